@@ -1,0 +1,67 @@
+"""minigrad: a from-scratch deep-learning engine on NumPy (CPU) and CuPy (GPU).
+
+Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
+"""
+
+from minigrad import backend, ops
+from minigrad.backend import cuda_available
+from minigrad.gradcheck import gradcheck
+from minigrad.ops import (
+    abs,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    concat,
+    exp,
+    expand,
+    flatten,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    pad,
+    permute,
+    relu,
+    reshape,
+    sigmoid,
+    sqrt,
+    squeeze,
+    stack,
+    std,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from minigrad.tensor import (
+    Function,
+    Tensor,
+    arange,
+    detect_anomaly,
+    enable_grad,
+    full,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"
+
+
+def seed(n):
+    """Seed every random number generator minigrad uses (all devices)."""
+    backend.seed(n)

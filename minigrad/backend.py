@@ -1,0 +1,270 @@
+"""The one place that knows NumPy from CuPy: devices, array namespaces, host transfer, RNG.
+Everything else writes array-API code against `xp_of(array)`. Read tensor.py next.
+
+Devices are plain strings:
+  "cpu"              NumPy (its 2.x main namespace follows the array API standard)
+  "cuda", "cuda:N"   CuPy, through array-api-compat
+  "strict"           array-api-strict's non-default device: a stand-in GPU for the tests that
+                     raises on stray NumPy calls, arrays created without device= and device mixes
+"""
+
+import os
+
+import numpy as np
+
+DEFAULT_DTYPE = "float32"
+CUDA_HINT = "install the GPU extra with `pip install minigrad[cuda]` (CuPy for CUDA 12/13)"
+
+_rngs = {}
+_seed = None
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def _strict():
+    import array_api_strict
+
+    return array_api_strict
+
+
+def _strict_device():
+    return _strict().Device("device1")
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {CUDA_HINT}") from e
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CuPy raises its own CUDARuntimeError without a driver
+        raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})")
+    if count == 0:
+        raise RuntimeError("device 'cuda': CuPy is installed but no CUDA GPU was found")
+    return cupy
+
+
+def _cupy_namespace():
+    import array_api_compat.cupy
+
+    return array_api_compat.cupy
+
+
+def normalize_device(device):
+    """Return the canonical device string for 'cpu', 'strict', 'cuda', 'cuda:N' (or a Tensor's)."""
+    if device is None:
+        return "cpu"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string like 'cpu' or 'cuda:0', got {device!r}")
+    if device in ("cpu", "strict"):
+        return device
+    if device == "cuda":
+        return "cuda:0"
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return device
+    raise ValueError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'strict'")
+
+
+def namespace(device):
+    """The array namespace (xp) that computes on `device`."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return np
+    if device == "strict":
+        return _strict()
+    _cupy()
+    return _cupy_namespace()
+
+
+def native_device(device):
+    """The object to pass as `device=` to the namespace of `device`."""
+    device = normalize_device(device)
+    if device == "cpu":
+        return "cpu"
+    if device == "strict":
+        return _strict_device()
+    return _cupy().cuda.Device(int(device[5:]))
+
+
+def cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _cupy()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_devices():
+    """Devices the test-suite runs on: $MINIGRAD_TEST_DEVICES (comma separated), else cpu,strict."""
+    names = os.environ.get("MINIGRAD_TEST_DEVICES", "cpu,strict")
+    return [normalize_device(name.strip()) for name in names.split(",") if name.strip()]
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def is_array(a):
+    """True for a NumPy, CuPy or array-api-strict array."""
+    if isinstance(a, np.ndarray):
+        return True
+    import array_api_compat
+
+    return array_api_compat.is_array_api_obj(a) and not isinstance(a, (int, float, bool))
+
+
+def xp_of(a):
+    """The array namespace of `a`. NumPy arrays get NumPy itself: no wrapper on the hot path."""
+    if type(a) is np.ndarray:
+        return np
+    import array_api_compat
+
+    return array_api_compat.array_namespace(a)
+
+
+def device_of(a):
+    """The device string of array `a`."""
+    if type(a) is np.ndarray:
+        return "cpu"
+    dev = a.device
+    if type(dev).__module__.startswith("array_api_strict"):
+        if dev == _strict().Device("CPU_DEVICE"):
+            raise ValueError("array-api-strict arrays on CPU_DEVICE are not a minigrad device")
+        return "strict"
+    if hasattr(dev, "id"):
+        return f"cuda:{dev.id}"
+    return "cpu"
+
+
+def to_host(a):
+    """Copy array `a` to a NumPy array: THE single host-synchronising point of minigrad."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "get"):
+        return a.get()
+    if type(a).__module__.startswith("array_api_strict"):
+        return np.asarray(a.to_device(_strict().Device("CPU_DEVICE")))
+    return np.asarray(a)
+
+
+def to_device(a, device, dtype=None):
+    """Array `a` (NumPy, CuPy, strict, list or scalar) as an array on `device`."""
+    device = normalize_device(device)
+    if is_array(a) and device_of(a) != device:
+        a = to_host(a)
+    xp = namespace(device)
+    if device.startswith("cuda"):
+        with native_device(device):
+            return xp.asarray(a, dtype=_dtype(xp, dtype))
+    return xp.asarray(a, dtype=_dtype(xp, dtype), device=native_device(device))
+
+
+def _dtype(xp, dtype):
+    """Resolve a dtype name ('float32') or object into `xp`'s dtype object; None stays None."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        return getattr(xp, dtype)
+    return getattr(xp, np.dtype(dtype).name) if xp is not np else dtype
+
+
+def dtype_name(dtype):
+    """'float32', 'int64', ... for any namespace's dtype object."""
+    return str(dtype).rsplit(".", 1)[-1].replace("'>", "").replace(">", "")
+
+
+def scatter_add(target, index, values):
+    """target[index] += values, with repeated indices adding up (in place)."""
+    xp = xp_of(target)
+    if xp is np:
+        np.add.at(target, index, values)
+        return target
+    if device_of(target).startswith("cuda"):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+        return target
+    return _portable_scatter_add(xp, target, index, values)
+
+
+def _portable_scatter_add(xp, target, index, values):
+    """scatter_add for namespaces without add.at: flatten to one axis, add a one-hot GEMM."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    assert all(is_array(i) for i in index), "portable scatter_add takes integer arrays only"
+    ndim = len(index)
+    lead = target.shape[:ndim]
+    rows = 1
+    for n in lead:
+        rows *= n
+    flat = xp.zeros(index[0].shape, dtype=xp.int64, device=target.device)
+    for i, n in zip(index, lead):
+        flat = flat * n + xp.astype(i, xp.int64)
+    flat = xp.reshape(flat, (-1,))
+    vals = xp.broadcast_to(values, flat.shape + target.shape[ndim:])
+    vals = xp.reshape(vals, (flat.shape[0], -1))
+    onehot = flat[:, None] == xp.arange(rows, device=target.device)[None, :]
+    added = xp.matmul(xp.matrix_transpose(xp.astype(onehot, target.dtype)), vals)
+    target += xp.reshape(added, target.shape)
+    return target
+
+
+# --------------------------------------------------------------------------- random numbers
+
+
+def seed(n):
+    """Seed every device's generator (and those created later) with `n`."""
+    global _seed
+    _seed = int(n)
+    _rngs.clear()
+
+
+def host_rng():
+    """The seeded NumPy generator; device randomness is drawn from it on non-CuPy devices."""
+    if "host" not in _rngs:
+        _rngs["host"] = np.random.default_rng(_seed)
+    return _rngs["host"]
+
+
+def _cuda_rng(device):
+    if device not in _rngs:
+        cupy = _cupy()
+        with native_device(device):
+            _rngs[device] = cupy.random.default_rng(_seed)
+    return _rngs[device]
+
+
+def rand(shape, device="cpu", dtype=None):
+    """Uniform [0, 1) samples on `device`, drawn from that device's seeded generator."""
+    device = normalize_device(device)
+    dtype = dtype or DEFAULT_DTYPE
+    if device.startswith("cuda"):
+        with native_device(device):
+            return _cuda_rng(device).random(shape, dtype=dtype)
+    sample = host_rng().random(shape, dtype=np.dtype(dtype))
+    return sample if device == "cpu" else to_device(sample, device)
+
+
+def randn(shape, device="cpu", dtype=None):
+    """Standard normal samples on `device`, drawn from that device's seeded generator."""
+    device = normalize_device(device)
+    dtype = dtype or DEFAULT_DTYPE
+    if device.startswith("cuda"):
+        with native_device(device):
+            return _cuda_rng(device).standard_normal(shape, dtype=dtype)
+    sample = host_rng().standard_normal(shape, dtype=np.dtype(dtype))
+    return sample if device == "cpu" else to_device(sample, device)
+
+
+def get_rng_state():
+    """The host generator's state as a dict of plain values (for checkpoints)."""
+    return {"seed": _seed, "host": host_rng().bit_generator.state}
+
+
+def set_rng_state(state):
+    """Restore what get_rng_state() returned."""
+    global _seed
+    _seed = state["seed"]
+    host_rng().bit_generator.state = state["host"]

@@ -1,0 +1,824 @@
+"""Differentiable primitives, each forward with its backward right below, simple to complex:
+arithmetic, elementwise math, reductions, shapes and indexing, matmul. Read functional/ next.
+"""
+
+import builtins
+import math
+
+import numpy as np
+
+from minigrad import backend
+from minigrad.tensor import Function, Tensor, _unbroadcast
+
+
+def _as_float(xp, mask, like):
+    """A boolean mask as 0/1 in the dtype of `like` (the array API does not mix bool and float)."""
+    return xp.astype(mask, like.dtype)
+
+
+def _axes(dim, ndim):
+    """PyTorch's dim (None, int or tuple; negatives allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for d in dims:
+        if not -ndim <= d < builtins.max(ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
+    return tuple(sorted(d % builtins.max(ndim, 1) for d in dims))
+
+
+def _restore_reduced(xp, dout, axes, keepdim, shape):
+    """Broadcast the gradient of a reduction back over the axes it removed."""
+    if not keepdim:
+        dout = xp.reshape(dout, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return xp.broadcast_to(dout, shape)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    """y = a + b;  da = dout, db = dout"""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, dout):
+        return dout, dout
+
+
+class Sub(Function):
+    """y = a - b;  da = dout, db = -dout"""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, dout):
+        return dout, (-dout if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """y = a * b;  da = dout * b, db = dout * a"""
+
+    def forward(self, a, b):
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if self.needs_input_grad[0] else None
+        return a * b
+
+    def backward(self, dout):
+        da = dout * self.b if self.needs_input_grad[0] else None
+        db = dout * self.a if self.needs_input_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    """y = a / b;  da = dout / b, db = -dout * y / b"""
+
+    def forward(self, a, b):
+        self.b = b
+        y = a / b
+        self.y = y if self.needs_input_grad[1] else None
+        return y
+
+    def backward(self, dout):
+        da = dout / self.b if self.needs_input_grad[0] else None
+        db = -dout * self.y / self.b if self.needs_input_grad[1] else None
+        return da, db
+
+
+class Pow(Function):
+    """y = a ** b;  da = dout * b * a**(b-1), db = dout * y * log(a)"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = a**b
+        return self.y
+
+    def backward(self, dout):
+        da = db = None
+        if self.needs_input_grad[0]:
+            da = dout * self.b * self.a ** (self.b - 1)
+        if self.needs_input_grad[1]:
+            db = dout * self.y * self.xp.log(self.a)
+        return da, db
+
+
+class Neg(Function):
+    """y = -x;  dx = -dout"""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, dout):
+        return (-dout,)
+
+
+def _check_operand(name, other):
+    if isinstance(other, (Tensor, int, float, np.ndarray)) or backend.is_array(other):
+        return
+    raise TypeError(f"{name}: unsupported operand of type {type(other).__name__}")
+
+
+def add(a, b):
+    _check_operand("add", b)
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    _check_operand("sub", b)
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    _check_operand("mul", b)
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    _check_operand("div", b)
+    return Div.apply(a, b)
+
+
+def pow(a, b):
+    _check_operand("pow", b)
+    return Pow.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+# --------------------------------------------------------------------------- elementwise math
+
+
+class Exp(Function):
+    """y = exp(x);  dx = dout * y"""
+
+    def forward(self, x):
+        self.y = self.xp.exp(x)
+        return self.y
+
+    def backward(self, dout):
+        return (dout * self.y,)
+
+
+class Log(Function):
+    """y = log(x);  dx = dout / x"""
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.log(x)
+
+    def backward(self, dout):
+        return (dout / self.x,)
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dx = dout / (2 y)"""
+
+    def forward(self, x):
+        self.y = self.xp.sqrt(x)
+        return self.y
+
+    def backward(self, dout):
+        return (dout / (2 * self.y),)
+
+
+class Abs(Function):
+    """y = |x|;  dx = dout * sign(x)   (0 at x = 0, like PyTorch)"""
+
+    def forward(self, x):
+        self.x = x
+        return self.xp.abs(x)
+
+    def backward(self, dout):
+        return (dout * self.xp.sign(self.x),)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dx = dout * (1 - y**2)"""
+
+    def forward(self, x):
+        self.y = self.xp.tanh(x)
+        return self.y
+
+    def backward(self, dout):
+        return (dout * (1 - self.y * self.y),)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)) = (1 + tanh(x/2)) / 2;  dx = dout * y * (1 - y)
+
+    Fused for stability: the tanh form never overflows, even for x = -1e4."""
+
+    def forward(self, x):
+        self.y = 0.5 + 0.5 * self.xp.tanh(0.5 * x)
+        return self.y
+
+    def backward(self, dout):
+        return (dout * self.y * (1 - self.y),)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = dout * (x > 0)"""
+
+    def forward(self, x):
+        mask = x > 0
+        self.mask = _as_float(self.xp, mask, x) if self.needs_input_grad[0] else None
+        return self.xp.maximum(x, 0)
+
+    def backward(self, dout):
+        return (dout * self.mask,)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi);  dx = dout where lo <= x <= hi, else 0"""
+
+    def forward(self, x, lo=None, hi=None):
+        xp = self.xp
+        inside = xp.ones(x.shape, dtype=xp.bool, device=x.device)
+        if lo is not None:
+            inside = inside & (x >= lo)
+        if hi is not None:
+            inside = inside & (x <= hi)
+        self.inside = _as_float(xp, inside, x)
+        return xp.clip(x, lo, hi)
+
+    def backward(self, dout):
+        return (dout * self.inside,)
+
+
+class Maximum(Function):
+    """y = max(a, b);  the larger input gets dout, a tie splits it in halves (as PyTorch)"""
+
+    def forward(self, a, b):
+        xp = self.xp
+        y = xp.maximum(a, b)
+        self.share_a = _as_float(xp, a > b, y) + 0.5 * _as_float(xp, a == b, y)
+        return y
+
+    def backward(self, dout):
+        return dout * self.share_a, dout * (1 - self.share_a)
+
+
+class Minimum(Function):
+    """y = min(a, b);  the smaller input gets dout, a tie splits it in halves (as PyTorch)"""
+
+    def forward(self, a, b):
+        xp = self.xp
+        y = xp.minimum(a, b)
+        self.share_a = _as_float(xp, a < b, y) + 0.5 * _as_float(xp, a == b, y)
+        return y
+
+    def backward(self, dout):
+        return dout * self.share_a, dout * (1 - self.share_a)
+
+
+class Where(Function):
+    """y = a where cond else b;  da = dout where cond, db = dout elsewhere"""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return self.xp.where(cond, a, b)
+
+    def backward(self, dout):
+        zero = self.xp.zeros((), dtype=dout.dtype, device=dout.device)
+        da = self.xp.where(self.cond, dout, zero) if self.needs_input_grad[1] else None
+        db = self.xp.where(self.cond, zero, dout) if self.needs_input_grad[2] else None
+        return None, da, db
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+def where(condition, a, b):
+    """Elementwise choice; `condition` is a boolean Tensor or array (never differentiated)."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    ref = a if isinstance(a, Tensor) else b
+    if not isinstance(ref, Tensor):
+        raise TypeError("where: a or b must be a Tensor")
+    condition = backend.to_device(condition, ref.device)
+    return Where.apply(Tensor(condition), a, b)
+
+
+def compare(a, b, name):
+    """Elementwise comparison (less, equal, ...): a boolean Tensor outside the graph."""
+    ref = a if isinstance(a, Tensor) else b
+    xp = backend.xp_of(ref.data)
+    left = a.data if isinstance(a, Tensor) else a
+    right = b.data if isinstance(b, Tensor) else b
+    return Tensor(getattr(xp, name)(left, right))
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+class Sum(Function):
+    """y = sum of x over axes;  dx = dout broadcast back over those axes"""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return self.xp.sum(x, axis=axes, keepdims=keepdim)
+
+    def backward(self, dout):
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape),)
+
+
+class Mean(Function):
+    """y = sum(x) / n over axes;  dx = dout / n broadcast back"""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.n = math.prod(x.shape[a] for a in axes)
+        return self.xp.mean(x, axis=axes, keepdims=keepdim)
+
+    def backward(self, dout):
+        dout = dout / self.n
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape),)
+
+
+class Var(Function):
+    """y = sum((x - mean)**2) / (n - correction);  dx = dout * 2 (x - mean) / (n - correction)"""
+
+    def forward(self, x, axes, keepdim, correction):
+        xp = self.xp
+        self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
+        self.centered = x - xp.mean(x, axis=axes, keepdims=True)
+        self.dof = math.prod(x.shape[a] for a in axes) - correction
+        return xp.sum(self.centered * self.centered, axis=axes, keepdims=keepdim) / self.dof
+
+    def backward(self, dout):
+        dout = _restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape)
+        return (dout * self.centered * (2 / self.dof),)
+
+
+class Amax(Function):
+    """y = max of x over axes;  dout goes to the maxima, split evenly among ties (as PyTorch)"""
+
+    largest = True
+
+    def forward(self, x, axes, keepdim):
+        xp = self.xp
+        self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
+        reduce = xp.max if self.largest else xp.min
+        y = reduce(x, axis=axes, keepdims=True)
+        hits = _as_float(xp, x == y, x)
+        self.share = hits / xp.sum(hits, axis=axes, keepdims=True)
+        return y if keepdim else xp.reshape(y, tuple(n for i, n in enumerate(x.shape)
+                                                     if i not in axes))
+
+    def backward(self, dout):
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape) * self.share,)
+
+
+class Amin(Amax):
+    """y = min of x over axes;  dout goes to the minima, split evenly among ties"""
+
+    largest = False
+
+
+def _reduction(cls, x, dim, keepdim, *extra):
+    axes = _axes(dim, x.ndim)
+    if any(x.shape[a] == 0 for a in axes) and cls in (Amax, Amin):
+        raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty dimension of {x.shape}")
+    return cls.apply(x, axes, keepdim, *extra)
+
+
+def sum(x, dim=None, keepdim=False):
+    return _reduction(Sum, x, dim, keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    return _reduction(Mean, x, dim, keepdim)
+
+
+def var(x, dim=None, keepdim=False, correction=1):
+    """Variance; correction=1 is the unbiased estimator (PyTorch's default), 0 the biased one."""
+    return _reduction(Var, x, dim, keepdim, correction)
+
+
+def std(x, dim=None, keepdim=False, correction=1):
+    return sqrt(var(x, dim, keepdim, correction))
+
+
+def amax(x, dim=None, keepdim=False):
+    return _reduction(Amax, x, dim, keepdim)
+
+
+def amin(x, dim=None, keepdim=False):
+    return _reduction(Amin, x, dim, keepdim)
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (flattened when dim is None); not differentiable."""
+    xp = backend.xp_of(x.data)
+    return Tensor(xp.argmax(x.data, axis=dim, keepdims=keepdim))
+
+
+def argmin(x, dim=None, keepdim=False):
+    xp = backend.xp_of(x.data)
+    return Tensor(xp.argmin(x.data, axis=dim, keepdims=keepdim))
+
+
+def max(x, dim=None, keepdim=False):
+    """max(x) is the largest value; max(x, dim) is (values, indices), as in PyTorch."""
+    if dim is None:
+        return amax(x)
+    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    """min(x) is the smallest value; min(x, dim) is (values, indices), as in PyTorch."""
+    if dim is None:
+        return amin(x)
+    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dx = dout viewed with the old shape"""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return self.xp.reshape(x, shape)
+
+    def backward(self, dout):
+        return (self.xp.reshape(dout, self.shape),)
+
+
+class Permute(Function):
+    """y = x with axes reordered;  dx = dout with the inverse order"""
+
+    def forward(self, x, dims):
+        self.inverse = tuple(np.argsort(dims))
+        return self.xp.permute_dims(x, dims)
+
+    def backward(self, dout):
+        return (self.xp.permute_dims(dout, self.inverse),)
+
+
+class Expand(Function):
+    """y = x broadcast to a larger shape;  dx = dout summed back (done by the engine)"""
+
+    def forward(self, x, shape):
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, dout):
+        return (dout,)
+
+
+class Cat(Function):
+    """y = the inputs joined along `dim`;  each input's gradient is its slice of dout"""
+
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        self.sizes = [a.shape[dim] for a in arrays]
+        return self.xp.concat(arrays, axis=dim)
+
+    def backward(self, dout):
+        grads = []
+        start = 0
+        for size in self.sizes:
+            index = [slice(None)] * dout.ndim
+            index[self.dim] = slice(start, start + size)
+            grads.append(dout[tuple(index)])
+            start += size
+        return tuple(grads)
+
+
+class Pad(Function):
+    """y = x surrounded by a constant border;  dx = the inner part of dout"""
+
+    def forward(self, x, widths, value):
+        xp = self.xp
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths))
+        y = xp.full(shape, value, dtype=x.dtype, device=x.device)
+        self.inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))
+        y[self.inner] = x
+        return y
+
+    def backward(self, dout):
+        return (dout[self.inner],)
+
+
+def reshape(x, shape):
+    shape = tuple(shape)
+    known = math.prod(n for n in shape if n != -1)
+    if shape.count(-1) > 1 or (
+        -1 not in shape and known != x.numel() or -1 in shape and x.numel() % builtins.max(known, 1)
+    ):
+        raise ValueError(f"reshape: cannot view shape {x.shape} ({x.numel()} values) as {shape}")
+    return Reshape.apply(x, shape)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    middle = math.prod(x.shape[start : end + 1])
+    return reshape(x, x.shape[:start] + (middle,) + x.shape[end + 1 :])
+
+
+def permute(x, dims):
+    dims = tuple(d % builtins.max(x.ndim, 1) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of {x.shape}")
+    return Permute.apply(x, dims)
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, tuple(dims))
+
+
+def squeeze(x, dim=None):
+    axes = _axes(dim, x.ndim)
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, dim):
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def expand(x, shape):
+    """Broadcast to `shape`; -1 keeps a dimension (PyTorch's expand)."""
+    lead = len(shape) - x.ndim
+    full = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    try:
+        np.broadcast_shapes(x.shape, full)
+    except ValueError:
+        raise ValueError(f"expand: cannot broadcast shape {x.shape} to {tuple(shape)}") from None
+    return Expand.apply(x, full)
+
+
+broadcast_to = expand
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    ref = tensors[0]
+    dim = dim % ref.ndim
+    for t in tensors:
+        if t.ndim != ref.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim
+        ):
+            raise ValueError(f"cat: shapes {ref.shape} and {t.shape} differ outside dim {dim}")
+    return Cat.apply(*tensors, dim=dim)
+
+
+concat = cat
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    dim = dim % (tensors[0].ndim + 1)
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all shapes must be equal, got {[t.shape for t in tensors]}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def pad(x, pad, value=0.0):
+    """PyTorch's F.pad: `pad` lists (left, right) pairs starting from the LAST dimension."""
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {pad} must hold (before, after) pairs for at most {x.ndim} dims")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, tuple(widths), value)
+
+
+def to(x, device, dtype=None):
+    """Copy to another device and/or dtype, keeping the graph."""
+    return To.apply(x, backend.normalize_device(device), dtype)
+
+
+class To(Function):
+    """y = x on another device or dtype;  dx = dout moved back"""
+
+    def forward(self, x, device, dtype):
+        self.device, self.dtype = backend.device_of(x), x.dtype
+        name = backend.dtype_name(dtype) if dtype is not None else None
+        return backend.to_device(x, device, dtype=name)
+
+    def backward(self, dout):
+        return (backend.to_device(dout, self.device, dtype=backend.dtype_name(self.dtype)),)
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _is_basic(index):
+    """True for an index of ints, slices, None and Ellipsis only (a view, no copy)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
+
+
+class BasicIndex(Function):
+    """y = x[ints, slices];  dx = zeros with dout written into the same place"""
+
+    def forward(self, x, index):
+        self.shape, self.index = x.shape, index
+        return x[index]
+
+    def backward(self, dout):
+        dx = self.xp.zeros(self.shape, dtype=dout.dtype, device=dout.device)
+        dx[self.index] = dout
+        return (dx,)
+
+
+class GatherIndex(Function):
+    """y = x[integer arrays];  dx = zeros with dout ADDED in place (repeated indices add up)
+
+    The k index arrays address the first k axes; they become one flat index into those axes
+    merged, so one `take` gathers and one scatter-add undoes it on every backend."""
+
+    def forward(self, x, index):
+        xp = self.xp
+        k = len(index)
+        self.shape = x.shape
+        flat = xp.zeros(xp.broadcast_arrays(*index)[0].shape, dtype=xp.int64, device=x.device)
+        for i, n in zip(index, x.shape[:k]):
+            flat = flat * n + xp.astype(i, xp.int64) % n  # % n: negative ids count from the end
+        self.out_shape = flat.shape + x.shape[k:]
+        self.flat = xp.reshape(flat, (-1,))
+        self.merged = (math.prod(x.shape[:k]),) + x.shape[k:]
+        y = xp.take(xp.reshape(x, self.merged), self.flat, axis=0)
+        return xp.reshape(y, self.out_shape)
+
+    def backward(self, dout):
+        xp = self.xp
+        dx = xp.zeros(self.merged, dtype=dout.dtype, device=dout.device)
+        dout = xp.reshape(dout, (self.flat.shape[0],) + self.merged[1:])
+        return (xp.reshape(backend.scatter_add(dx, self.flat, dout), self.shape),)
+
+
+def _device_index(item, device):
+    """One advanced index item as an integer array on `device`; host boolean masks allowed."""
+    if isinstance(item, Tensor):
+        if item.dtype == "bool" and item.device != "cpu":
+            raise TypeError(
+                "indexing with a boolean tensor on a device would need a host sync; "
+                "use where(), or pass the mask as a NumPy array"
+            )
+        item = item.data if item.device != "cpu" else item.numpy()
+    if isinstance(item, (list, np.ndarray)):
+        host = np.asarray(item)
+        if host.dtype == bool:
+            return tuple(backend.to_device(i, device) for i in np.nonzero(host))
+        if host.dtype.kind not in "iu":
+            raise TypeError(f"index arrays must be integer or boolean, got {host.dtype}")
+        return (backend.to_device(host.astype(np.int64), device),)
+    return (item,)
+
+
+def getitem(x, index):
+    """x[index]: basic slicing, integer arrays (repeats allowed) and host boolean masks."""
+    if _is_basic(index):
+        return BasicIndex.apply(x, index)
+    items = index if isinstance(index, tuple) else (index,)
+    converted = []
+    for item in items:
+        converted.extend(_device_index(item, x.device))
+    if not all(backend.is_array(i) for i in converted):
+        raise IndexError(
+            "indexing mixes integer arrays with ints/slices/None/...; index with the arrays "
+            "first, then slice the result"
+        )
+    if len(converted) > x.ndim:
+        raise IndexError(f"too many index arrays ({len(converted)}) for shape {x.shape}")
+    for i, n in zip(converted, x.shape):
+        _check_index_range(i, n)
+    return GatherIndex.apply(x, tuple(converted))
+
+
+def _check_index_range(index, size):
+    """Raise for ids outside [-size, size): costs one host sync, like PyTorch's check."""
+    xp = backend.xp_of(index)
+    if index.shape and math.prod(index.shape) > 0:
+        low = int(backend.to_host(xp.min(index)))
+        high = int(backend.to_host(xp.max(index)))
+        if low < -size or high >= size:
+            raise IndexError(f"index {low if low < -size else high} is out of range for size {size}")
+
+
+# --------------------------------------------------------------------------- matmul
+
+
+class MatMul(Function):
+    """y = a @ b (batched, broadcasting);  da = dout @ b^T, db = a^T @ dout
+
+    1-D operands are promoted to matrices (a row for a, a column for b) and dropped again."""
+
+    def forward(self, a, b):
+        xp = self.xp
+        self.a_shape, self.b_shape = a.shape, b.shape
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        self.a2 = a2 if self.needs_input_grad[1] else None
+        self.b2 = b2 if self.needs_input_grad[0] else None
+        y2 = xp.matmul(a2, b2)
+        self.y2_shape = y2.shape
+        return xp.reshape(y2, _matmul_shape(a.shape, b.shape, y2.shape))
+
+    def backward(self, dout):
+        xp = self.xp
+        dout = xp.reshape(dout, self.y2_shape)
+        da = db = None
+        if self.needs_input_grad[0]:
+            da2 = xp.matmul(dout, xp.matrix_transpose(self.b2))
+            da = _batch_sum(da2, self.a_shape)
+        if self.needs_input_grad[1]:
+            db2 = xp.matmul(xp.matrix_transpose(self.a2), dout)
+            db = _batch_sum(db2, self.b_shape, column=True)
+        return da, db
+
+
+def _matmul_shape(a_shape, b_shape, y2_shape):
+    if len(a_shape) == 1 and len(b_shape) == 1:
+        return ()
+    if len(a_shape) == 1:
+        return y2_shape[:-2] + y2_shape[-1:]
+    if len(b_shape) == 1:
+        return y2_shape[:-1]
+    return y2_shape
+
+
+def _batch_sum(grad, shape, column=False):
+    """Sum a promoted-and-broadcast matmul gradient back to its operand's shape."""
+    xp = backend.xp_of(grad)
+    if len(shape) == 1:
+        grad = grad[..., :, 0] if column else grad[..., 0, :]
+    return _unbroadcast(grad, shape, grad.dtype)
+
+
+def matmul(a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        ref = a if isinstance(a, Tensor) else b
+        a = a if isinstance(a, Tensor) else Tensor(backend.to_device(a, ref.device))
+        b = b if isinstance(b, Tensor) else Tensor(backend.to_device(b, ref.device))
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got {a.shape} @ {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} @ {b.shape} do not match "
+            f"({inner_a} columns vs {inner_b} rows)"
+        )
+    return MatMul.apply(a, b)
