@@ -1,0 +1,1 @@
+"""data: datasets (datasets.py), the DataLoader (loader.py) and batch transforms."""

@@ -1,0 +1,1 @@
+"""nn: layers that own parameters and state. Each file adds its import here."""

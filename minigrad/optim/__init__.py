@@ -1,0 +1,1 @@
+"""optim: optimizers (optimizers.py) and learning-rate schedules (lr_scheduler.py)."""
