@@ -1,1 +1,14 @@
 """optim: optimizers (optimizers.py) and learning-rate schedules (lr_scheduler.py)."""
+
+from minigrad.optim.optimizers import (  # noqa: F401
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    Optimizer,
+    RAdam,
+    RMSprop,
+)
