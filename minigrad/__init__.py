@@ -3,9 +3,8 @@
 Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
 """
 
-from minigrad import backend, ops
+from minigrad import backend, data, nn, ops, optim
 from minigrad import functional as F  # noqa: N812
-from minigrad import data, nn, optim
 from minigrad.backend import cuda_available
 from minigrad.gradcheck import gradcheck
 from minigrad.ops import (

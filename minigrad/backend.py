@@ -40,7 +40,9 @@ def _cupy():
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CuPy raises its own CUDARuntimeError without a driver
-        raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})")
+        raise RuntimeError(
+            f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})"
+        ) from e
     if count == 0:
         raise RuntimeError("device 'cuda': CuPy is installed but no CUDA GPU was found")
     return cupy
@@ -173,6 +175,24 @@ def _dtype(xp, dtype):
 def dtype_name(dtype):
     """'float32', 'int64', ... for any namespace's dtype object."""
     return str(dtype).rsplit(".", 1)[-1].replace("'>", "").replace(">", "")
+
+
+def index_arrays(item, device):
+    """An index (list, host or device array) as a tuple of int64 arrays on `device`.
+
+    A boolean mask becomes its nonzero positions: allowed on host data only, since on a
+    device it would need a sync to learn how many entries are True."""
+    if isinstance(item, (list, np.ndarray)):
+        host = np.asarray(item)
+        if host.dtype == bool:
+            return tuple(to_device(i, device) for i in np.nonzero(host))
+        if host.dtype.kind not in "iu":
+            raise TypeError(f"index arrays must be integer or boolean, got {host.dtype}")
+        return (to_device(host.astype(np.int64), device),)
+    xp = xp_of(item)
+    if not xp.isdtype(item.dtype, "integral"):
+        raise TypeError(f"index arrays must be integer, got {dtype_name(item.dtype)}")
+    return (to_device(item, device),)
 
 
 def scatter_add(target, index, values):

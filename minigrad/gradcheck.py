@@ -84,7 +84,9 @@ def _analytic(fn, inputs, targets, upstream, device):
         term = (o * Tensor(backend.to_device(g.astype(np.float64), device))).sum()
         loss = term if loss is None else loss + term
     loss.backward()
-    return [np.zeros(t.shape) if t.grad is None else backend.to_host(t.grad).copy() for t in targets]
+    return [
+        np.zeros(t.shape) if t.grad is None else backend.to_host(t.grad).copy() for t in targets
+    ]
 
 
 def _numeric_full(fn, inputs, upstream, target, name, analytic, eps, atol, rtol):
@@ -121,8 +123,7 @@ def _numeric_full(fn, inputs, upstream, target, name, analytic, eps, atol, rtol)
     return rows, kinks
 
 
-def _numeric_fast(fn, inputs, upstream, targets, names, analytic, eps, atol, rtol, directions,
-                  rng):
+def _numeric_fast(fn, inputs, upstream, targets, names, analytic, eps, atol, rtol, directions, rng):
     """Compare directional derivatives along random unit directions (cheap for big layers)."""
     rows = []
     for k in range(directions):
@@ -190,16 +191,42 @@ def gradcheck(
     targets += params
     names += [f"param{i}" for i in range(len(params))]
     try:
-        return _check(fn, tensors, targets, names, grad_outputs, mode, eps, atol, rtol,
-                      nondiff, device, directions, rng)
+        return _check(
+            fn,
+            tensors,
+            targets,
+            names,
+            grad_outputs,
+            mode,
+            eps,
+            atol,
+            rtol,
+            nondiff,
+            device,
+            directions,
+            rng,
+        )
     finally:
         for p, s in zip(params, saved_params):
             p.data = s
             p.grad = None
 
 
-def _check(fn, tensors, targets, names, grad_outputs, mode, eps, atol, rtol, nondiff, device,
-           directions, rng):
+def _check(
+    fn,
+    tensors,
+    targets,
+    names,
+    grad_outputs,
+    mode,
+    eps,
+    atol,
+    rtol,
+    nondiff,
+    device,
+    directions,
+    rng,
+):
     before = [t.numpy().copy() for t in tensors]
     with no_grad():
         outs = _outputs(fn(*tensors))
@@ -207,8 +234,9 @@ def _check(fn, tensors, targets, names, grad_outputs, mode, eps, atol, rtol, non
         upstream = [rng.standard_normal(o.shape) for o in outs]
     else:
         given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
-        upstream = [np.asarray(g.numpy() if isinstance(g, Tensor) else g, np.float64)
-                    for g in given]
+        upstream = [
+            np.asarray(g.numpy() if isinstance(g, Tensor) else g, np.float64) for g in given
+        ]
     analytic = _analytic(fn, tensors, targets, upstream, device)
     for t, b in zip(tensors, before):
         if not np.array_equal(t.numpy(), b, equal_nan=True):
@@ -218,8 +246,9 @@ def _check(fn, tensors, targets, names, grad_outputs, mode, eps, atol, rtol, non
         if not np.allclose(a, b, rtol=1e-10, atol=1e-12):
             raise GradcheckError(f"gradcheck: backward is not repeatable for {name}")
     if mode == "fast":
-        rows = _numeric_fast(fn, tensors, upstream, targets, names, analytic, eps, atol, rtol,
-                             directions, rng)
+        rows = _numeric_fast(
+            fn, tensors, upstream, targets, names, analytic, eps, atol, rtol, directions, rng
+        )
         kinks = []
     else:
         rows, kinks = [], []
@@ -235,6 +264,9 @@ def _check(fn, tensors, targets, names, grad_outputs, mode, eps, atol, rtol, non
             "from kinks (minigrad.testing.arrays(kinks=...)) or pass nondiff='skip'"
         )
     if rows:
-        raise GradcheckError(_report(rows, f"gradcheck: {len(rows)} gradient entries differ "
-                                           f"(atol={atol}, rtol={rtol})"))
+        raise GradcheckError(
+            _report(
+                rows, f"gradcheck: {len(rows)} gradient entries differ (atol={atol}, rtol={rtol})"
+            )
+        )
     return True

@@ -5,8 +5,6 @@ arithmetic, elementwise math, reductions, shapes and indexing, matmul. Read func
 import builtins
 import math
 
-import numpy as np
-
 from minigrad import backend
 from minigrad.tensor import Function, Tensor, _unbroadcast
 
@@ -99,7 +97,9 @@ class Pow(Function):
         if self.needs_input_grad[0]:
             da = dout * self.b * self.a ** (self.b - 1)
         if self.needs_input_grad[1]:
-            db = dout * self.y * self.xp.log(self.a)
+            scalar = isinstance(self.a, (int, float))
+            log_a = math.log(self.a) if scalar else self.xp.log(self.a)
+            db = dout * self.y * log_a
         return da, db
 
 
@@ -114,7 +114,7 @@ class Neg(Function):
 
 
 def _check_operand(name, other):
-    if isinstance(other, (Tensor, int, float, np.ndarray)) or backend.is_array(other):
+    if isinstance(other, (Tensor, int, float)) or backend.is_array(other):
         return
     raise TypeError(f"{name}: unsupported operand of type {type(other).__name__}")
 
@@ -407,8 +407,11 @@ class Amax(Function):
         y = reduce(x, axis=axes, keepdims=True)
         hits = _as_float(xp, x == y, x)
         self.share = hits / xp.sum(hits, axis=axes, keepdims=True)
-        return y if keepdim else xp.reshape(y, tuple(n for i, n in enumerate(x.shape)
-                                                     if i not in axes))
+        return (
+            y
+            if keepdim
+            else xp.reshape(y, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        )
 
     def backward(self, dout):
         return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape) * self.share,)
@@ -495,7 +498,7 @@ class Permute(Function):
     """y = x with axes reordered;  dx = dout with the inverse order"""
 
     def forward(self, x, dims):
-        self.inverse = tuple(np.argsort(dims))
+        self.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
         return self.xp.permute_dims(x, dims)
 
     def backward(self, dout):
@@ -594,10 +597,8 @@ def expand(x, shape):
     """Broadcast to `shape`; -1 keeps a dimension (PyTorch's expand)."""
     lead = len(shape) - x.ndim
     full = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-    try:
-        np.broadcast_shapes(x.shape, full)
-    except ValueError:
-        raise ValueError(f"expand: cannot broadcast shape {x.shape} to {tuple(shape)}") from None
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(x.shape, full[lead:])):
+        raise ValueError(f"expand: cannot broadcast shape {x.shape} to {tuple(shape)}")
     return Expand.apply(x, full)
 
 
@@ -673,12 +674,15 @@ class BasicIndex(Function):
     """y = x[ints, slices];  dx = zeros with dout written into the same place"""
 
     def forward(self, x, index):
-        self.shape, self.index = x.shape, index
+        self.shape = x.shape
+        # the write-back index leaves out None (new axes); dout is viewed without them
+        self.setter = tuple(i for i in index if i is not None)
+        self.inner_shape = x[self.setter].shape
         return x[index]
 
     def backward(self, dout):
         dx = self.xp.zeros(self.shape, dtype=dout.dtype, device=dout.device)
-        dx[self.index] = dout
+        dx[self.setter] = self.xp.reshape(dout, self.inner_shape)
         return (dx,)
 
 
@@ -709,28 +713,26 @@ class GatherIndex(Function):
 
 
 def _device_index(item, device):
-    """One advanced index item as an integer array on `device`; host boolean masks allowed."""
+    """One advanced index item as integer arrays on `device`; host boolean masks allowed."""
     if isinstance(item, Tensor):
         if item.dtype == "bool" and item.device != "cpu":
             raise TypeError(
                 "indexing with a boolean tensor on a device would need a host sync; "
                 "use where(), or pass the mask as a NumPy array"
             )
-        item = item.data if item.device != "cpu" else item.numpy()
-    if isinstance(item, (list, np.ndarray)):
-        host = np.asarray(item)
-        if host.dtype == bool:
-            return tuple(backend.to_device(i, device) for i in np.nonzero(host))
-        if host.dtype.kind not in "iu":
-            raise TypeError(f"index arrays must be integer or boolean, got {host.dtype}")
-        return (backend.to_device(host.astype(np.int64), device),)
+        item = item.data
+    if isinstance(item, list) or backend.is_array(item):
+        return backend.index_arrays(item, device)
     return (item,)
 
 
 def getitem(x, index):
     """x[index]: basic slicing, integer arrays (repeats allowed) and host boolean masks."""
     if _is_basic(index):
-        return BasicIndex.apply(x, index)
+        items = index if isinstance(index, tuple) else (index,)
+        if not any(i is Ellipsis for i in items):
+            items = items + (Ellipsis,)  # the array API wants every axis addressed
+        return BasicIndex.apply(x, items)
     items = index if isinstance(index, tuple) else (index,)
     converted = []
     for item in items:
@@ -754,7 +756,8 @@ def _check_index_range(index, size):
         low = int(backend.to_host(xp.min(index)))
         high = int(backend.to_host(xp.max(index)))
         if low < -size or high >= size:
-            raise IndexError(f"index {low if low < -size else high} is out of range for size {size}")
+            bad = low if low < -size else high
+            raise IndexError(f"index {bad} is out of range for size {size}")
 
 
 # --------------------------------------------------------------------------- matmul
@@ -801,7 +804,6 @@ def _matmul_shape(a_shape, b_shape, y2_shape):
 
 def _batch_sum(grad, shape, column=False):
     """Sum a promoted-and-broadcast matmul gradient back to its operand's shape."""
-    xp = backend.xp_of(grad)
     if len(shape) == 1:
         grad = grad[..., :, 0] if column else grad[..., 0, :]
     return _unbroadcast(grad, shape, grad.dtype)

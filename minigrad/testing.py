@@ -42,8 +42,9 @@ def load_profile(name=None):
 
 def shapes(min_dims=0, max_dims=4, min_side=1, max_side=5):
     """Array shapes, e.g. (), (3,), (2, 1, 4)."""
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=5):
