@@ -1,0 +1,550 @@
+"""Every activation function: elementwise ones (ReLU family, smooth ones, hard ones, shrinks), then
+the normalised ones (softmax, log_softmax). Read losses.py next; nn/activations.py wraps these.
+
+Each piecewise activation is one small Function with its derivative right under it; ReLU-like
+backward passes are `dout * mask`, the mask cast to the input dtype (the array API does not
+multiply bool by float). Branches that np.where would evaluate everywhere are computed on
+clamped inputs, so logits of +-1e4 give no overflow, no NaN and no warning.
+"""
+
+import math
+
+from minigrad import backend, ops
+from minigrad.ops import relu, sigmoid, tanh  # noqa: F401  (their Functions live in ops.py)
+from minigrad.tensor import Function, Tensor
+
+# SELU constants, Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. (14)
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+SQRT1_2 = 1 / math.sqrt(2)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+INV_SQRT_PI = 1 / math.sqrt(math.pi)
+
+
+def _mask(xp, condition, like):
+    """A boolean condition as 0/1 in the dtype of `like`."""
+    return xp.astype(condition, like.dtype)
+
+
+def _stable_sigmoid(xp, x):
+    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2: never overflows."""
+    return 0.5 + 0.5 * xp.tanh(0.5 * x)
+
+
+def _dim(name, dim, ndim):
+    """Check a PyTorch-style dim (negatives count from the end) and make it non-negative."""
+    if dim is None:
+        raise TypeError(f"{name}: pass dim= explicitly (the axis that sums to one)")
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} dims")
+    return dim % max(ndim, 1)
+
+
+# --------------------------------------------------------------------------- erf
+# The array API has no erf. W. J. Cody, "Rational Chebyshev approximations for the error
+# function", Math. Comp. 23 (1969) 631-637; coefficients as in his Netlib SPECFUN routine CALERF.
+# Three intervals of |x|: erf = x R1(x^2) up to 0.46875; erfc = exp(-x^2) R2(x) up to 4;
+# erfc = exp(-x^2) / x (1/sqrt(pi) - z R3(z)) with z = 1/x^2 beyond. Relative error ~1e-16.
+
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)  # fmt: skip
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)  # fmt: skip
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)  # fmt: skip
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)  # fmt: skip
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)  # fmt: skip
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)  # fmt: skip
+
+
+def _rational(num, den, t):
+    """Cody's P(t)/Q(t): num[-1] leads the numerator, Q is monic, both evaluated by Horner."""
+    top = num[-1] * t
+    bottom = t
+    for a, b in zip(num[:-2], den[:-1]):
+        top = (top + a) * t
+        bottom = (bottom + b) * t
+    return (top + num[-2]) / (bottom + den[-1])
+
+
+def _exp_neg_square(xp, y):
+    """exp(-y^2) as exp(-s^2) exp(-(y-s)(y+s)), s = y rounded down to 1/16: y*y is exact for s,
+    so the rounding error of y*y is not magnified by exp (Cody's trick)."""
+    s = xp.trunc(y * 16) / 16
+    return xp.exp(-s * s) * xp.exp(-(y - s) * (y + s))
+
+
+def _erf_and_erfc(xp, x):
+    """(erf(x), erfc(x)) of a raw array, each to full relative precision."""
+    y = xp.clip(xp.abs(x), 0.0, 27.0)  # erfc(27) < 1e-318: beyond it both are exact
+    small = y <= 0.46875
+    erf_small = y * _rational(_ERF_A, _ERF_B, y * y)
+    far = xp.maximum(y, 4.0)  # clamped: 1/far^2 must not divide by zero where it is unused
+    z = 1 / (far * far)
+    erfcx_far = (INV_SQRT_PI - z * _rational(_ERF_P, _ERF_Q, z)) / far
+    erfcx = xp.where(y <= 4.0, _rational(_ERF_C, _ERF_D, y), erfcx_far)
+    erfc_big = _exp_neg_square(xp, y) * erfcx
+    erf_y = xp.where(small, erf_small, 1 - erfc_big)
+    erfc_y = xp.where(small, 1 - erf_small, erfc_big)
+    negative = x < 0
+    return xp.where(negative, -erf_y, erf_y), xp.where(negative, 2 - erfc_y, erfc_y)
+
+
+def erf_array(x):
+    """erf of a raw backend array (any device), accurate to ~1e-16 relative in float64."""
+    return _erf_and_erfc(backend.xp_of(x), x)[0]
+
+
+def erfc_array(x):
+    """erfc = 1 - erf of a raw backend array, without the cancellation of 1 - erf(x) for x > 0."""
+    return _erf_and_erfc(backend.xp_of(x), x)[1]
+
+
+# --------------------------------------------------------------------------- ReLU family
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else a * x;  dx = dout * (1 if x > 0 else a)
+
+    `a` is a number (leaky_relu) or an array of per-element slopes (rrelu's noise)."""
+
+    def forward(self, x, *, slope):
+        xp = self.xp
+        positive = x > 0
+        if self.needs_input_grad[0]:
+            self.scale = xp.where(positive, xp.ones_like(x), slope * xp.ones_like(x))
+        return xp.where(positive, x, slope * x)
+
+    def backward(self, dout):
+        return (dout * self.scale,)
+
+
+class PReLU(Function):
+    """y = max(0, x) + w_c min(0, x), one slope per channel c (dim 1);
+    dx = dout * (1 if x > 0 else w_c),  dw_c = sum of dout * min(0, x) over all but dim 1"""
+
+    def forward(self, x, w):
+        xp = self.xp
+        self.w_shape = w.shape
+        if w.shape[0] > 1:
+            # (C,) -> (C, 1, ..., 1): aligns with dim 1 of (N, C, *), dim 0 of an unbatched (C,)
+            w = xp.reshape(w, (w.shape[0],) + (1,) * (x.ndim - 2 if x.ndim > 1 else 0))
+        else:
+            w = xp.reshape(w, ())
+        positive = _mask(xp, x > 0, x)
+        self.negative_part = (1 - positive) * x
+        self.scale = positive + (1 - positive) * w
+        return positive * x + w * self.negative_part
+
+    def backward(self, dout):
+        xp = self.xp
+        dx = dout * self.scale if self.needs_input_grad[0] else None
+        dw = None
+        if self.needs_input_grad[1]:
+            prod = dout * self.negative_part
+            if self.w_shape[0] > 1:
+                channel = 1 if prod.ndim > 1 else 0
+                axes = tuple(i for i in range(prod.ndim) if i != channel)
+                dw = xp.sum(prod, axis=axes) if axes else prod
+            else:
+                dw = xp.reshape(xp.sum(prod), self.w_shape)
+        return dx, dw
+
+
+class ELU(Function):
+    """y = s x if x > 0 else s a (exp(k x) - 1);  dx = dout * (s if x > 0 else s a k exp(k x))
+
+    One Function for three activations: elu (s = k = 1), selu (s, a of Klambauer et al.)
+    and celu (k = 1/a). exp runs on min(x, 0): the unused branch must not overflow."""
+
+    def forward(self, x, *, alpha, scale, input_scale):
+        xp = self.xp
+        positive = x > 0
+        em1 = xp.expm1(xp.minimum(x, 0.0) * input_scale)
+        if self.needs_input_grad[0]:
+            slope_neg = (scale * alpha * input_scale) * (em1 + 1)
+            self.slope = xp.where(positive, scale * xp.ones_like(x), slope_neg)
+        return xp.where(positive, scale * x, (scale * alpha) * em1)
+
+    def backward(self, dout):
+        return (dout * self.slope,)
+
+
+class Hardtanh(Function):
+    """y = clip(x, lo, hi);  dx = dout * (lo < x < hi)"""
+
+    def forward(self, x, *, lo, hi):
+        xp = self.xp
+        self.inside = _mask(xp, (x > lo) & (x < hi), x)
+        return xp.clip(x, lo, hi)
+
+    def backward(self, dout):
+        return (dout * self.inside,)
+
+
+class Threshold(Function):
+    """y = x if x > t else v;  dx = dout * (x > t)"""
+
+    def forward(self, x, *, threshold, value):
+        xp = self.xp
+        keep = x > threshold
+        self.keep = _mask(xp, keep, x)
+        return xp.where(keep, x, xp.full_like(x, value))
+
+    def backward(self, dout):
+        return (dout * self.keep,)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return LeakyReLU.apply(input, slope=float(negative_slope))
+
+
+def prelu(input, weight):
+    """PReLU with learnable slopes `weight` of shape (1,) or (C,), C = input.shape[1]."""
+    channels = input.shape[1] if input.ndim > 1 else (input.shape[0] if input.ndim else 1)
+    if weight.ndim != 1 or weight.shape[0] not in (1, channels):
+        raise ValueError(
+            f"prelu: weight has shape {weight.shape}, expected (1,) or ({channels},) "
+            f"for an input of shape {input.shape}"
+        )
+    return PReLU.apply(input, weight)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, noise=None):
+    """Randomized leaky ReLU (Xu et al. 2015): in training each negative element gets a slope
+    drawn from U(lower, upper) (or the given `noise` array of slopes); in eval the mean slope."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: need 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not training:
+        return LeakyReLU.apply(input, slope=(lower + upper) / 2)
+    if noise is None:
+        u = backend.rand(input.shape, input.device, input.dtype)
+        noise = lower + (upper - lower) * u
+    else:
+        noise = noise.data if isinstance(noise, Tensor) else noise
+        noise = backend.to_device(noise, input.device, dtype=input.dtype)
+    if tuple(noise.shape) != input.shape:
+        raise ValueError(f"rrelu: noise has shape {tuple(noise.shape)}, expected {input.shape}")
+    return LeakyReLU.apply(input, slope=noise)
+
+
+def elu(input, alpha=1.0):
+    return ELU.apply(input, alpha=float(alpha), scale=1.0, input_scale=1.0)
+
+
+def selu(input):
+    return ELU.apply(input, alpha=SELU_ALPHA, scale=SELU_SCALE, input_scale=1.0)
+
+
+def celu(input, alpha=1.0):
+    if alpha == 0:
+        raise ValueError("celu: alpha must be non-zero (it divides x)")
+    return ELU.apply(input, alpha=float(alpha), scale=1.0, input_scale=1.0 / alpha)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
+    return Hardtanh.apply(input, lo=float(min_val), hi=float(max_val))
+
+
+def relu6(input):
+    return Hardtanh.apply(input, lo=0.0, hi=6.0)
+
+
+def threshold(input, threshold, value):
+    return Threshold.apply(input, threshold=float(threshold), value=float(value))
+
+
+# --------------------------------------------------------------------------- smooth activations
+
+
+class GELU(Function):
+    """y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2;  dx = dout * (Phi(x) + x phi(x)),
+    phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (the normal cdf and pdf; Hendrycks & Gimpel 2016)"""
+
+    def forward(self, x):
+        xp = self.xp
+        cdf = 0.5 * _erf_and_erfc(xp, -x * SQRT1_2)[1]
+        self.x, self.cdf = x, cdf
+        return x * cdf
+
+    def backward(self, dout):
+        x = self.x
+        pdf = INV_SQRT_2PI * self.xp.exp(-0.5 * x * x)
+        return (dout * (self.cdf + x * pdf),)
+
+
+class GELUTanh(Function):
+    """y = x (1 + t) / 2, t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3);
+    dx = dout * ((1 + t) / 2 + x (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 x^2))"""
+
+    K = math.sqrt(2 / math.pi)
+
+    def forward(self, x):
+        t = self.xp.tanh(self.K * (x + 0.044715 * x * x * x))
+        self.x, self.t = x, t
+        return 0.5 * x * (1 + t)
+
+    def backward(self, dout):
+        x, t = self.x, self.t
+        du = self.K * (1 + 3 * 0.044715 * x * x)
+        return (dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+
+
+class SiLU(Function):
+    """y = x s, s = sigmoid(x);  dx = dout * s (1 + x (1 - s))   (Elfwing et al. 2017)"""
+
+    def forward(self, x):
+        s = _stable_sigmoid(self.xp, x)
+        self.x, self.s = x, s
+        return x * s
+
+    def backward(self, dout):
+        s = self.s
+        return (dout * s * (1 + self.x * (1 - s)),)
+
+
+class Mish(Function):
+    """y = x tanh(softplus(x));  dx = dout * (t + x (1 - t^2) sigmoid(x)), t = tanh(softplus(x))
+    (Misra 2019)"""
+
+    def forward(self, x):
+        xp = self.xp
+        t = xp.tanh(xp.logaddexp(x, 0.0))
+        self.x, self.t = x, t
+        return x * t
+
+    def backward(self, dout):
+        x, t = self.x, self.t
+        return (dout * (t + x * (1 - t * t) * _stable_sigmoid(self.xp, x)),)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(b x)) / b, or x where b x > threshold;  dx = dout * sigmoid(b x) (or 1)"""
+
+    def forward(self, x, *, beta, threshold):
+        xp = self.xp
+        bx = x * beta
+        linear = bx > threshold
+        if self.needs_input_grad[0]:
+            self.slope = xp.where(linear, xp.ones_like(x), _stable_sigmoid(xp, bx))
+        return xp.where(linear, x, xp.logaddexp(bx, 0.0) / beta)
+
+    def backward(self, dout):
+        return (dout * self.slope,)
+
+
+class LogSigmoid(Function):
+    """y = log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|));  dx = dout * sigmoid(-x)"""
+
+    def forward(self, x):
+        xp = self.xp
+        self.x = x
+        return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, dout):
+        return (dout * _stable_sigmoid(self.xp, -self.x),)
+
+
+class Softsign(Function):
+    """y = x / (1 + |x|);  dx = dout / (1 + |x|)^2"""
+
+    def forward(self, x):
+        self.d = 1 + self.xp.abs(x)
+        return x / self.d
+
+    def backward(self, dout):
+        return (dout / (self.d * self.d),)
+
+
+def gelu(input, approximate="none"):
+    if approximate == "none":
+        return GELU.apply(input)
+    if approximate == "tanh":
+        return GELUTanh.apply(input)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input):
+    return SiLU.apply(input)
+
+
+def swish(input, beta=1.0):
+    """x sigmoid(beta x) (Ramachandran et al. 2017); `beta` may be a learnable Tensor."""
+    if isinstance(beta, Tensor):
+        return input * sigmoid(input * beta)
+    if beta == 1.0:
+        return SiLU.apply(input)
+    return input * sigmoid(input * float(beta))
+
+
+def mish(input):
+    return Mish.apply(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero (it divides the result)")
+    return Softplus.apply(input, beta=float(beta), threshold=float(threshold))
+
+
+def logsigmoid(input):
+    return LogSigmoid.apply(input)
+
+
+def softsign(input):
+    return Softsign.apply(input)
+
+
+def tanhshrink(input):
+    """x - tanh(x);  the composite's gradient is 1 - (1 - tanh^2) = tanh^2"""
+    return input - tanh(input)
+
+
+# --------------------------------------------------------------------------- hard activations
+
+
+class Hardsigmoid(Function):
+    """y = clip(x / 6 + 1/2, 0, 1);  dx = dout / 6 * (-3 < x < 3)"""
+
+    def forward(self, x):
+        xp = self.xp
+        self.inside = _mask(xp, (x > -3) & (x < 3), x) / 6
+        return xp.clip(x / 6 + 0.5, 0.0, 1.0)
+
+    def backward(self, dout):
+        return (dout * self.inside,)
+
+
+class Hardswish(Function):
+    """y = x clip(x + 3, 0, 6) / 6 (Howard et al. 2019, MobileNetV3);
+    dx = dout * (0 if x < -3, x / 3 + 1/2 if x <= 3, else 1)"""
+
+    def forward(self, x):
+        xp = self.xp
+        if self.needs_input_grad[0]:
+            middle = xp.where(x <= 3, x / 3 + 0.5, xp.ones_like(x))
+            self.slope = xp.where(x < -3, xp.zeros_like(x), middle)
+        return x * xp.clip(x + 3, 0.0, 6.0) / 6
+
+    def backward(self, dout):
+        return (dout * self.slope,)
+
+
+class Softshrink(Function):
+    """y = x - clip(x, -l, l)  (x - l above l, x + l below -l, else 0);  dx = dout * (|x| > l)"""
+
+    def forward(self, x, *, lambd):
+        xp = self.xp
+        self.outside = _mask(xp, xp.abs(x) > lambd, x)
+        return x - xp.clip(x, -lambd, lambd)
+
+    def backward(self, dout):
+        return (dout * self.outside,)
+
+
+class Hardshrink(Function):
+    """y = x if |x| > l else 0;  dx = dout * (|x| > l)"""
+
+    def forward(self, x, *, lambd):
+        self.outside = _mask(self.xp, self.xp.abs(x) > lambd, x)
+        return x * self.outside
+
+    def backward(self, dout):
+        return (dout * self.outside,)
+
+
+def hardsigmoid(input):
+    return Hardsigmoid.apply(input)
+
+
+def hardswish(input):
+    return Hardswish.apply(input)
+
+
+def softshrink(input, lambd=0.5):
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return Softshrink.apply(input, lambd=float(lambd))
+
+
+def hardshrink(input, lambd=0.5):
+    return Hardshrink.apply(input, lambd=float(lambd))
+
+
+def glu(input, dim=-1):
+    """Gated linear unit (Dauphin et al. 2017): a * sigmoid(b), a and b the halves along dim."""
+    if input.ndim == 0:
+        raise ValueError("glu: needs at least one dimension, got a 0-d tensor")
+    axis = _dim("glu", dim, input.ndim)
+    size = input.shape[axis]
+    if size % 2:
+        raise ValueError(f"glu: dim {dim} has size {size}, which must be even to halve it")
+    before = (slice(None),) * axis
+    a = input[before + (slice(0, size // 2),)]
+    b = input[before + (slice(size // 2, size),)]
+    return a * sigmoid(b)
+
+
+# --------------------------------------------------------------------------- softmax family
+
+
+class Softmax(Function):
+    """y = exp(x - max) / sum(exp(x - max)) along dim;  dx = y * (dout - sum(dout * y))
+
+    Fused for stability: subtracting the max keeps exp() from overflowing (softmax is
+    shift-invariant); the backward is the Jacobian-vector product written out."""
+
+    def forward(self, x, *, dim):
+        xp = self.xp
+        self.dim = dim
+        e = xp.exp(x - xp.max(x, axis=dim, keepdims=True))
+        self.y = e / xp.sum(e, axis=dim, keepdims=True)
+        return self.y
+
+    def backward(self, dout):
+        y = self.y
+        return (y * (dout - self.xp.sum(dout * y, axis=self.dim, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """y = x - max - log(sum(exp(x - max))) along dim;  dx = dout - softmax(x) * sum(dout)
+
+    Fused for stability: log(softmax) would take log(0) = -inf for very negative logits."""
+
+    def forward(self, x, *, dim):
+        xp = self.xp
+        self.dim = dim
+        shifted = x - xp.max(x, axis=dim, keepdims=True)
+        self.y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
+        return self.y
+
+    def backward(self, dout):
+        xp = self.xp
+        return (dout - xp.exp(self.y) * xp.sum(dout, axis=self.dim, keepdims=True),)
+
+
+def _softmax_like(cls, name, input, dim):
+    if input.ndim == 0:  # a single logit: treat it as a vector of one
+        return ops.reshape(cls.apply(ops.reshape(input, (1,)), dim=0), ())
+    return cls.apply(input, dim=_dim(name, dim, input.ndim))
+
+
+def softmax(input, dim=None):
+    return _softmax_like(Softmax, "softmax", input, dim)
+
+
+def log_softmax(input, dim=None):
+    return _softmax_like(LogSoftmax, "log_softmax", input, dim)
+
+
+def softmin(input, dim=None):
+    """softmax(-x): the smallest input gets the largest weight."""
+    return _softmax_like(Softmax, "softmin", -input, dim)
