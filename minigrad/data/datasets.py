@@ -477,6 +477,7 @@ class Subset:
         n = len(dataset)
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
             raise IndexError(f"Subset: indices must lie in [-{n}, {n}), dataset has {n} samples")
+        self.indices = self.indices % max(n, 1)  # negative ids count from the end
 
     def __len__(self):
         return self.indices.shape[0]
