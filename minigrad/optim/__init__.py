@@ -1,5 +1,6 @@
 """optim: optimizers (optimizers.py) and learning-rate schedules (lr_scheduler.py)."""
 
+from minigrad.optim import lr_scheduler  # noqa: F401
 from minigrad.optim.optimizers import (  # noqa: F401
     SGD,
     Adadelta,
