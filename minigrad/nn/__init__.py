@@ -1,4 +1,38 @@
 """nn: layers that own parameters and state. Each file adds its import here."""
 
-from minigrad.nn import utils  # noqa: F401
+from minigrad.nn import init, utils  # noqa: F401
+from minigrad.nn.dropout import (  # noqa: F401
+    AlphaDropout,
+    DropConnect,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    FeatureAlphaDropout,
+    GaussianNoise,
+)
+from minigrad.nn.layers import (  # noqa: F401
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    Embedding,
+    Flatten,
+    Identity,
+    Linear,
+    Maxout,
+    MaxPool1d,
+    MaxPool2d,
+    Unflatten,
+)
 from minigrad.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
+from minigrad.nn.normalization import (  # noqa: F401
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
