@@ -42,6 +42,7 @@ from minigrad.ops import (
     var,
     where,
 )
+from minigrad.serialization import load, save
 from minigrad.tensor import (
     Function,
     Tensor,
