@@ -61,8 +61,8 @@ def parse_idx(raw, name, magic):
     expected = header + math.prod(dims)
     if len(raw) != expected:
         raise ValueError(
-            f"{name}: header says shape {dims}, i.e. {expected} bytes, but the file has "
-            f"{len(raw)} bytes (truncated or wrong file?)"
+            f"{name}: header says shape {dims}, i.e. {expected} bytes, but the file holds "
+            f"{len(raw)} bytes of data (truncated or wrong file?)"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -126,13 +126,13 @@ class _TextProgress:
         pass
 
 
-def verify_sha256(path, expected):
-    """Raise (and delete `path`) when its SHA-256 is not `expected`."""
+def verify_sha256(path, expected, name=None):
+    """Raise (and delete `path`) when its SHA-256 is not `expected`; `name` is what to call it."""
     actual = sha256_of(path)
     if actual != expected:
         os.remove(path)
         raise ValueError(
-            f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; "
+            f"checksum mismatch for {name or path}: expected sha256 {expected}, got {actual}; "
             "the file was deleted, download it again"
         )
 
@@ -151,7 +151,7 @@ def download_url(url, path, sha256=None):
                 bar.update(len(block))
             bar.close()
         if sha256 is not None:
-            verify_sha256(tmp, sha256)
+            verify_sha256(tmp, sha256, name=f"{path} (from {url})")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
