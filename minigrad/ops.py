@@ -392,7 +392,7 @@ class Var(Function):
 
     def backward(self, dout):
         dout = _restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape)
-        return (dout * self.centered * (2 / self.dof),)
+        return (dout * self.centered * 2 / self.dof,)
 
 
 class Amax(Function):
@@ -737,16 +737,24 @@ def getitem(x, index):
     converted = []
     for item in items:
         converted.extend(_device_index(item, x.device))
-    if not all(backend.is_array(i) for i in converted):
+    arrays = []
+    while converted and backend.is_array(converted[0]):
+        arrays.append(converted.pop(0))
+    if not arrays or any(backend.is_array(i) for i in converted):
         raise IndexError(
-            "indexing mixes integer arrays with ints/slices/None/...; index with the arrays "
-            "first, then slice the result"
+            "integer-array indices must come first (x[ids, 1:3] works, x[1:3, ids] does not); "
+            "index in two steps instead"
         )
-    if len(converted) > x.ndim:
-        raise IndexError(f"too many index arrays ({len(converted)}) for shape {x.shape}")
-    for i, n in zip(converted, x.shape):
+    if len(arrays) > x.ndim:
+        raise IndexError(f"too many index arrays ({len(arrays)}) for shape {x.shape}")
+    for i, n in zip(arrays, x.shape):
         _check_index_range(i, n)
-    return GatherIndex.apply(x, tuple(converted))
+    y = GatherIndex.apply(x, tuple(arrays))
+    if not converted:
+        return y
+    # the remaining ints/slices address the axes after the indexed ones
+    lead = y.ndim - (x.ndim - len(arrays))
+    return getitem(y, (slice(None),) * lead + tuple(converted))
 
 
 def _check_index_range(index, size):
