@@ -448,10 +448,43 @@ def _summary_table(model, input_shape, device, dtype):
 # --------------------------------------------------------------------------- containers
 
 
-class Sequential(Module):
+class _Indexed(Module):
+    """What Sequential and ModuleList share: integer indexing, len, iteration, append."""
+
+    def _key(self, index):
+        n = len(self._modules)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of {n}")
+        return list(self._modules)[index % n]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)._from_items(list(self._modules.items())[index])
+        return self._modules[self._key(index)]
+
+    def __setitem__(self, index, module):
+        self.add_module(self._key(index), module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class Sequential(_Indexed):
     """Modules called one after another: Sequential(Linear(4, 8), ReLU(), Linear(8, 2)).
 
-    Also takes one OrderedDict of name -> module. Children are named "0", "1", ..."""
+    Children are named "0", "1", ... unless one OrderedDict of name -> module is given."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -466,39 +499,14 @@ class Sequential(Module):
                 )
             self.add_module(str(i), module)
 
-    def _key(self, index):
-        n = len(self._modules)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} of {n}")
-        return list(self._modules)[index % n]
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[index]))
-        return self._modules[self._key(index)]
-
-    def __setitem__(self, index, module):
-        self.add_module(self._key(index), module)
+    @classmethod
+    def _from_items(cls, items):
+        return cls(OrderedDict(items))  # a slice keeps the children's names, as in PyTorch
 
     def __delitem__(self, index):
         keys = list(self._modules)[index] if isinstance(index, slice) else [self._key(index)]
         for key in keys:
             del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
 
     def forward(self, x):
         for module in self._modules.values():
@@ -506,54 +514,28 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_Indexed):
     """A list of modules whose parameters are registered (a plain list would hide them)."""
 
     def __init__(self, modules=None):
         super().__init__()
         self.extend(modules or [])
 
-    def _key(self, index):
-        n = len(self._modules)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} is out of range for ModuleList of {n}")
-        return str(index % n)
+    @classmethod
+    def _from_items(cls, items):
+        return cls([module for _, module in items])
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return ModuleList(list(self._modules.values())[index])
-        return self._modules[self._key(index)]
-
-    def __setitem__(self, index, module):
-        self.add_module(self._key(index), module)
+    def _renumber(self, modules):
+        self._modules.clear()
+        self.extend(modules)
 
     def __delitem__(self, index):
         kept = list(self._modules.values())
         del kept[index]
         self._renumber(kept)
 
-    def _renumber(self, modules):
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self.add_module(str(i), module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
 
     def insert(self, index, module):
         modules = list(self._modules.values())
@@ -598,9 +580,6 @@ class ModuleDict(Module):
 
     def pop(self, key):
         return self._modules.pop(key)
-
-    def clear(self):
-        self._modules.clear()
 
     def update(self, modules):
         items = modules.items() if hasattr(modules, "items") else modules
