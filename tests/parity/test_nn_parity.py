@@ -104,7 +104,7 @@ def test_torch_state_dict_loads_into_minigrad():
     if not hasattr(minigrad.functional, "max_pool2d"):
         pytest.skip("F.max_pool2d not available yet")
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    x = np.random.default_rng(2).standard_normal((2, 1, 8, 6)).astype(np.float32)
+    x = np.random.default_rng(2).standard_normal((2, 1, 8, 8)).astype(np.float32)
     expected = theirs(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(ours(minigrad.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
 
