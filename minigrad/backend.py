@@ -288,3 +288,40 @@ def set_rng_state(state):
     global _seed
     _seed = state["seed"]
     host_rng().bit_generator.state = state["host"]
+
+
+# --------------------------------------------------------------------------- measured fast paths
+# NumPy-only shortcuts for conv and pooling. Each one is measured in benchmarks/bench_conv.py,
+# has a portable twin in functional/ and is property-tested against it in tests/test_conv.py.
+# Off NumPy they return None and the caller takes its portable path.
+
+
+def window_view(x, kernel, stride, dilation, out_size):
+    """(..., Hp, Wp, C) NumPy array -> its (..., OH, OW, KH, KW, C) sliding windows as a
+    read-only strided view (no copy); None for other arrays.
+
+    Twin: functional.conv._windows_by_slices. Reshaping the view to the im2col matrix is then
+    one sequential copy, 3-4x faster than writing the KH*KW slices into place."""
+    if type(x) is not np.ndarray:
+        return None
+    *lead, _, _, _ = x.shape
+    *lead_strides, sh, sw, sc = x.strides
+    shape = (*lead, out_size[0], out_size[1], kernel[0], kernel[1], x.shape[-1])
+    strides = (
+        *lead_strides,
+        sh * stride[0],
+        sw * stride[1],
+        sh * dilation[0],
+        sw * dilation[1],
+        sc,
+    )
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def mask_multiply(a, mask):
+    """a * mask for a boolean `mask`. NumPy multiplies by the bool directly, one pass with no
+    float copy of the mask; the portable twin (and every other device) casts it first."""
+    if type(a) is np.ndarray and type(mask) is np.ndarray:
+        return np.multiply(a, mask)
+    xp = xp_of(a)
+    return a * xp.astype(mask, a.dtype)

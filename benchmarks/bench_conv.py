@@ -1,0 +1,143 @@
+"""Benchmark conv2d and max_pool2d: minigrad against PyTorch CPU (2 threads) in the same run.
+Usage: python benchmarks/bench_conv.py [--quick]    (PyTorch is skipped when not installed)
+
+Each case runs minigrad and PyTorch alternately, after a warm-up, and prints the median time
+of the repeats in ms and the ratio minigrad / PyTorch (lower is better, 1.0 = as fast).
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import minigrad as mg  # noqa: E402
+from minigrad import functional as F  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as TF  # noqa: N812
+except ImportError:
+    torch = None
+
+
+def channels_last(a):
+    """A float32 (B, C, H, W) array whose memory is NHWC, as minigrad's conv outputs are."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1), dtype=np.float32).transpose(0, 3, 1, 2)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def compare(name, ours, theirs, repeats, warmup):
+    """Alternate the two callables; print the median ms of each and the ratio."""
+    for _ in range(warmup):
+        ours()
+        if theirs is not None:
+            theirs()
+    t_ours, t_theirs = [], []
+    for _ in range(repeats):
+        t_ours.append(timed(ours))
+        if theirs is not None:
+            t_theirs.append(timed(theirs))
+    mine = statistics.median(t_ours)
+    if theirs is None:
+        print(f"{name:<34} minigrad {mine:8.2f} ms   (PyTorch not installed)")
+        return
+    other = statistics.median(t_theirs)
+    print(
+        f"{name:<34} minigrad {mine:8.2f} ms   PyTorch {other:8.2f} ms   ratio {mine / other:5.2f}x"
+    )
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def conv_case(rng, repeats, warmup):
+    x = channels_last(rng.standard_normal((128, 32, 14, 14)))
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32) * 0.1
+    b = rng.standard_normal(64).astype(np.float32)
+    dout = channels_last(rng.standard_normal((128, 64, 14, 14)))
+    xm = mg.tensor(x, requires_grad=True)
+    wm = mg.tensor(w, requires_grad=True)
+    bm = mg.tensor(b, requires_grad=True)
+
+    def ours_forward():
+        with mg.no_grad():
+            F.conv2d(xm, wm, bm, padding=1)
+
+    def ours_train():
+        xm.grad = wm.grad = bm.grad = None
+        F.conv2d(xm, wm, bm, padding=1).backward(dout)
+
+    theirs_forward = theirs_train = None
+    if torch is not None:
+        xt = torch.tensor(x).contiguous(memory_format=torch.channels_last).requires_grad_()
+        wt = torch.tensor(w, requires_grad=True)
+        bt = torch.tensor(b, requires_grad=True)
+        dt = torch.tensor(dout).contiguous(memory_format=torch.channels_last)
+
+        def theirs_forward():
+            with torch.no_grad():
+                TF.conv2d(xt, wt, bt, padding=1)
+
+        def theirs_train():
+            xt.grad = wt.grad = bt.grad = None
+            TF.conv2d(xt, wt, bt, padding=1).backward(dt)
+
+    compare("conv2d 3x3 p1 forward", ours_forward, theirs_forward, repeats, warmup)
+    compare("conv2d 3x3 p1 forward+backward", ours_train, theirs_train, repeats, warmup)
+
+
+def pool_case(rng, repeats, warmup):
+    x = channels_last(rng.standard_normal((128, 32, 28, 28)))
+    dout = channels_last(rng.standard_normal((128, 32, 14, 14)))
+    xm = mg.tensor(x, requires_grad=True)
+
+    def ours_forward():
+        with mg.no_grad():
+            F.max_pool2d(xm, 2)
+
+    def ours_train():
+        xm.grad = None
+        F.max_pool2d(xm, 2).backward(dout)
+
+    theirs_forward = theirs_train = None
+    if torch is not None:
+        xt = torch.tensor(x).contiguous(memory_format=torch.channels_last).requires_grad_()
+        dt = torch.tensor(dout).contiguous(memory_format=torch.channels_last)
+
+        def theirs_forward():
+            with torch.no_grad():
+                TF.max_pool2d(xt, 2)
+
+        def theirs_train():
+            xt.grad = None
+            TF.max_pool2d(xt, 2).backward(dt)
+
+    compare("max_pool2d 2x2 forward", ours_forward, theirs_forward, repeats, warmup)
+    compare("max_pool2d 2x2 forward+backward", ours_train, theirs_train, repeats, warmup)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    args = parser.parse_args()
+    repeats, warmup = (5, 1) if args.quick else (25, 3)
+    if torch is not None:
+        torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    print(f"float32, median of {repeats}; x (128,32,14,14) w (64,32,3,3); pool x (128,32,28,28)")
+    conv_case(rng, repeats, warmup)
+    pool_case(rng, repeats, warmup)
+
+
+if __name__ == "__main__":
+    main()
