@@ -1,5 +1,32 @@
 """F: the stateless math of layers, one file per family. Each family adds its import here."""
 
+from minigrad.functional.activations import (  # noqa: F401
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    rrelu,
+    selu,
+    silu,
+    softmax,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    swish,
+    tanhshrink,
+    threshold,
+)
 from minigrad.functional.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from minigrad.functional.dropout import (  # noqa: F401
     alpha_dropout,
@@ -11,6 +38,17 @@ from minigrad.functional.dropout import (  # noqa: F401
     gaussian_noise,
 )
 from minigrad.functional.linear import embedding, linear  # noqa: F401
+from minigrad.functional.losses import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from minigrad.functional.normalization import (  # noqa: F401
     batch_norm,
     group_norm,

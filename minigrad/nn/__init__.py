@@ -1,6 +1,36 @@
 """nn: layers that own parameters and state. Each file adds its import here."""
 
 from minigrad.nn import init, utils  # noqa: F401
+from minigrad.nn.activations import (  # noqa: F401
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    RReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softshrink,
+    Softsign,
+    Swish,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
 from minigrad.nn.dropout import (  # noqa: F401
     AlphaDropout,
     DropConnect,
@@ -25,6 +55,17 @@ from minigrad.nn.layers import (  # noqa: F401
     MaxPool1d,
     MaxPool2d,
     Unflatten,
+)
+from minigrad.nn.losses import (  # noqa: F401
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
 )
 from minigrad.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
 from minigrad.nn.normalization import (  # noqa: F401
