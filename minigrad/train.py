@@ -1,0 +1,500 @@
+"""Training utilities: metrics, a progress line, early stopping, resumable checkpoints, a CSV/JSON
+training log, and a short fit()/evaluate() loop. Read diagnostics.py next, then plots.py.
+
+Per-step code never waits for the device: metrics return 0-d Tensors, and RunningAverage sums
+them on the device; the host reads the sums once per epoch (or log interval).
+"""
+
+import csv
+import inspect
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from minigrad import backend
+from minigrad.tensor import Tensor, no_grad
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _array(x):
+    """The backend array of a Tensor, or `x` itself when it already is one."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _host(x):
+    """A Tensor, backend array, list or number as a host NumPy array (a host sync)."""
+    x = _array(x)
+    if backend.is_array(x):
+        return backend.to_host(x)
+    return np.asarray(x)
+
+
+def _check_logits(name, logits, targets):
+    """logits (B, C) and integer targets (B,) as backend arrays, checked."""
+    logits = _array(logits)
+    targets = _array(targets)
+    if logits.ndim != 2:
+        raise ValueError(f"{name}: logits must have shape (B, C), got {tuple(logits.shape)}")
+    if tuple(targets.shape) != (logits.shape[0],):
+        raise ValueError(
+            f"{name}: targets must have shape ({logits.shape[0]},) to match logits "
+            f"{tuple(logits.shape)}, got {tuple(targets.shape)}"
+        )
+    return logits, targets
+
+
+def _copy_state(state):
+    """A snapshot of a state dict: every array copied on its own device."""
+    return {k: backend.xp_of(v).asarray(v, copy=True) for k, v in state.items()}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def accuracy(logits, targets):
+    """Fraction of rows whose argmax equals the target, as a 0-d Tensor (no host sync)."""
+    logits, targets = _check_logits("accuracy", logits, targets)
+    xp = backend.xp_of(logits)
+    predictions = xp.argmax(logits, axis=1)
+    correct = xp.astype(predictions == xp.astype(targets, predictions.dtype), logits.dtype)
+    return Tensor(xp.mean(correct))
+
+
+def topk_accuracy(logits, targets, k):
+    """Fraction of rows whose target is among the k largest logits, as a 0-d Tensor.
+
+    The target's rank is the number of logits strictly larger than its own: no sort needed,
+    and a tie with the k-th largest counts as a hit."""
+    logits, targets = _check_logits("topk_accuracy", logits, targets)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= logits.shape[1]:
+        raise ValueError(f"topk_accuracy: k must be an int in [1, {logits.shape[1]}], got {k!r}")
+    xp = backend.xp_of(logits)
+    index = xp.reshape(xp.astype(targets, xp.int64), (-1, 1))
+    target_logit = xp.take_along_axis(logits, index, axis=1)  # (B, 1)
+    rank = xp.sum(xp.astype(logits > target_logit, xp.int64), axis=1)  # (B,)
+    return Tensor(xp.mean(xp.astype(rank < k, logits.dtype)))
+
+
+def confusion_matrix(preds, targets, num_classes):
+    """(num_classes, num_classes) int64 host array: row = true class, column = prediction.
+
+    preds are class indices (B,) or logits (B, C), whose argmax is taken."""
+    preds = _host(preds)
+    targets = _host(targets).astype(np.int64).reshape(-1)
+    if preds.ndim == 2:
+        preds = preds.argmax(axis=1)
+    preds = preds.astype(np.int64).reshape(-1)
+    if preds.shape != targets.shape:
+        raise ValueError(f"confusion_matrix: {preds.shape[0]} preds but {targets.shape[0]} targets")
+    for name, values in (("preds", preds), ("targets", targets)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"confusion_matrix: {name} must lie in [0, {num_classes}), got "
+                f"values in [{values.min()}, {values.max()}]"
+            )
+    counts = np.bincount(targets * num_classes + preds, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+class RunningAverage:
+    """The mean of values added one batch at a time, weighted by batch size.
+
+    Device values are summed on the device (in float64); value() reads the sum once."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, value, n=1):
+        """Add `value`, the mean over `n` samples (a 0-d Tensor, array or number)."""
+        value = _array(value)
+        if backend.is_array(value):
+            if value.size != 1:
+                raise ValueError(f"RunningAverage: expected one value, got shape {value.shape}")
+            xp = backend.xp_of(value)
+            value = xp.reshape(xp.astype(value, xp.float64), ())
+        self.total = self.total + value * n
+        self.count += n
+
+    def value(self):
+        """The average so far as a Python float (NaN before the first update); a host sync."""
+        if self.count == 0:
+            return math.nan
+        return float(_host(self.total)) / self.count
+
+
+class MetricTracker:
+    """Several named RunningAverages: update(loss=..., acc=..., n=B); compute() once an epoch."""
+
+    def __init__(self):
+        self.averages = {}
+
+    def update(self, n=1, **values):
+        for name, value in values.items():
+            self.averages.setdefault(name, RunningAverage()).update(value, n)
+
+    def compute(self):
+        return {name: average.value() for name, average in self.averages.items()}
+
+    def reset(self):
+        self.averages = {}
+
+    def __str__(self):
+        return "  ".join(f"{name} {value:.4f}" for name, value in self.compute().items())
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _clock(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+class _TextProgress:
+    """tqdm's look without tqdm: 'desc: 37/100 [00:04<00:07, 8.90 it/s]' redrawn on stderr."""
+
+    def __init__(self, iterable, total, desc, file, min_interval=0.5):
+        self.iterable = iterable
+        self.total = total
+        self.desc = f"{desc}: " if desc else ""
+        self.file = file if file is not None else sys.stderr
+        self.min_interval = min_interval
+
+    def _line(self, done, elapsed):
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if self.total is None:
+            return f"{self.desc}{done} [{_clock(elapsed)}, {rate:.2f} it/s]"
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        return f"{self.desc}{done}/{self.total} [{_clock(elapsed)}<{_clock(eta)}, {rate:.2f} it/s]"
+
+    def __iter__(self):
+        start = time.perf_counter()
+        shown = start
+        done = 0
+        for item in self.iterable:
+            yield item
+            done += 1
+            now = time.perf_counter()
+            if now - shown >= self.min_interval or done == self.total:
+                self.file.write("\r" + self._line(done, now - start))
+                self.file.flush()
+                shown = now
+        self.file.write("\n")
+        self.file.flush()
+
+    def __len__(self):
+        return self.total
+
+
+def progress(iterable, total=None, desc=None, disable=False, file=None, use_tqdm=None):
+    """Wrap `iterable` in a progress bar: tqdm when installed (use_tqdm=None or True), otherwise
+    a plain line on stderr with rate and ETA; the iterable itself when disable=True."""
+    if disable:
+        return iterable
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    if use_tqdm is not False:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            if use_tqdm:
+                raise
+        else:
+            return tqdm(iterable, total=total, desc=desc, file=file, leave=False)
+    return _TextProgress(iterable, total, desc, file)
+
+
+_progress = progress  # fit() has an argument named progress
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+class EarlyStopping:
+    """Stop when a validation metric has not improved for `patience` epochs.
+
+    Improvement means metric < best - min_delta (mode="min") or > best + min_delta ("max").
+    With restore_best_weights, a copy of the best state_dict is kept for restore(model)
+    (fit() calls it when training ends)."""
+
+    def __init__(self, patience=5, min_delta=0.0, mode="min", restore_best_weights=True):
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        if min_delta < 0:
+            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
+        self.patience = patience
+        self.min_delta = min_delta
+        self.mode = mode
+        self.restore_best_weights = restore_best_weights
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.best_state = None
+        self.bad_epochs = 0
+        self.epoch = -1
+
+    def _improved(self, metric):
+        if math.isnan(metric):
+            return False
+        if self.mode == "min":
+            return metric < self.best - self.min_delta
+        return metric > self.best + self.min_delta
+
+    def step(self, metric, model=None):
+        """Record this epoch's metric; returns True when training should stop."""
+        metric = float(_host(metric))
+        self.epoch += 1
+        if self._improved(metric):
+            self.best = metric
+            self.best_epoch = self.epoch
+            self.bad_epochs = 0
+            if self.restore_best_weights and model is not None:
+                self.best_state = _copy_state(model.state_dict())
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs > self.patience
+
+    def restore(self, model):
+        """Load the best weights seen into `model` (nothing happens if none were kept)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_FORMAT = "minigrad-checkpoint-1"
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=None, loader=None, **extra):
+    """Write model, optimizer, scheduler and RNG state, epoch and `extra` to one .npz file.
+
+    The write is atomic (minigrad.save), so a crash mid-save keeps the previous checkpoint.
+    RNG states hold 128-bit ints: they are stored as JSON text, which keeps every digit.
+    `loader`: a DataLoader built with its own seed, whose generator is saved too."""
+    from minigrad import serialization
+
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "rng": json.dumps(backend.get_rng_state()),
+        "extra": extra,
+    }
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        checkpoint["scheduler"] = scheduler.state_dict()
+    if getattr(loader, "rng", None) is not None:
+        checkpoint["loader_rng"] = json.dumps(loader.rng.bit_generator.state)
+    serialization.save(checkpoint, path)
+
+
+def load_checkpoint(path, model, optimizer=None, scheduler=None, device=None, loader=None):
+    """Restore what save_checkpoint wrote into the given objects (and the global RNG).
+
+    device: move the model there first (the optimizer state follows its parameters).
+    Returns the checkpoint dict: its "epoch" and "extra" say where training stopped."""
+    from minigrad import serialization
+
+    checkpoint = serialization.load(path)
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"load_checkpoint: {path} is not a {CHECKPOINT_FORMAT} file")
+    if device is not None:
+        model.to(device)
+    model.load_state_dict(checkpoint["model"])
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is None:
+            continue
+        if name not in checkpoint:
+            raise KeyError(f"load_checkpoint: {path} holds no {name} state")
+        target.load_state_dict(checkpoint[name])
+    backend.set_rng_state(json.loads(checkpoint["rng"]))
+    if getattr(loader, "rng", None) is not None and "loader_rng" in checkpoint:
+        loader.rng.bit_generator.state = json.loads(checkpoint["loader_rng"])
+    return checkpoint
+
+
+# --------------------------------------------------------------------------- training log
+
+
+class TrainingLog:
+    """One row per epoch, kept in memory and appended (flushed) to PATH.csv and PATH.jsonl.
+
+    The CSV has fixed columns (others go to the JSON lines only); resume=True appends to
+    existing files instead of starting them afresh. path=None keeps the rows in memory."""
+
+    COLUMNS = ("epoch", "train_loss", "test_loss", "test_acc", "lr", "seconds")
+
+    def __init__(self, path=None, columns=COLUMNS, resume=False):
+        self.rows = []
+        self.columns = tuple(columns)
+        self.csv_path = self.json_path = None
+        if path is None:
+            return
+        stem = os.fspath(path)
+        for suffix in (".csv", ".jsonl"):
+            stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+        self.csv_path = stem + ".csv"
+        self.json_path = stem + ".jsonl"
+        if resume and os.path.exists(self.json_path):
+            self.rows = TrainingLog.read(self.json_path).rows
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+            with open(self.csv_path, "w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+            open(self.json_path, "w").close()
+
+    def log(self, **row):
+        """Append one row, e.g. log(epoch=3, train_loss=0.21, lr=0.01)."""
+        row = {k: float(v) if isinstance(v, np.generic) else v for k, v in row.items()}
+        self.rows.append(row)
+        if self.csv_path is None:
+            return
+        with open(self.csv_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, self.columns, restval="", extrasaction="ignore")
+            writer.writerow(row)
+        with open(self.json_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def __getitem__(self, column):
+        """The values of one column across epochs (None where a row lacks it)."""
+        return [row.get(column) for row in self.rows]
+
+    def __len__(self):
+        return len(self.rows)
+
+    @classmethod
+    def read(cls, path):
+        """A log (in memory) holding the rows of a .jsonl file written by log()."""
+        log = cls()
+        with open(path) as f:
+            log.rows = [json.loads(line) for line in f if line.strip()]
+        return log
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _modes(model):
+    return [(m, m.training) for m in model.modules()]
+
+
+def _restore_modes(modes):
+    for module, training in modes:
+        module.training = training
+
+
+def evaluate(model, loader, loss_fn):
+    """{"loss": mean loss, "acc": accuracy (integer targets only)} over `loader`, in eval mode
+    under no_grad; the model's previous train/eval modes are restored afterwards."""
+    modes = _modes(model)
+    model.eval()
+    tracker = MetricTracker()
+    try:
+        with no_grad():
+            for x, y in loader:
+                out = model(x)
+                metrics = {"loss": loss_fn(out, y)}
+                if out.ndim == 2 and y.dtype.startswith(("int", "uint")):
+                    metrics["acc"] = accuracy(out, y)
+                tracker.update(n=y.shape[0], **metrics)
+    finally:
+        _restore_modes(modes)
+    return tracker.compute()
+
+
+def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm):
+    """One pass over `batches`; returns the mean training loss (one host sync)."""
+    from minigrad.nn.utils import clip_grad_norm_
+
+    model.train()
+    average = RunningAverage()
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimizer.step()
+        average.update(loss, n=y.shape[0])
+    return average.value()
+
+
+def _step_scheduler(scheduler, metric):
+    """scheduler.step(), or step(metric) for schedules that need one (ReduceLROnPlateau)."""
+    required = [
+        p for p in inspect.signature(scheduler.step).parameters.values() if p.default is p.empty
+    ]
+    if required:
+        scheduler.step(metric)
+    else:
+        scheduler.step()
+
+
+def fit(
+    model,
+    optimizer,
+    loss_fn,
+    train_loader,
+    epochs,
+    val_loader=None,
+    scheduler=None,
+    clip_grad_norm=None,
+    early_stopping=None,
+    callbacks=(),
+    log=None,
+    progress=True,
+):
+    """Train for `epochs` epochs; returns the list of per-epoch rows (also sent to `log`).
+
+    Each row: epoch, train_loss, test_loss, test_acc (with val_loader), lr, seconds.
+    scheduler steps once per epoch; callbacks are called as cb(row, model) after each epoch
+    and stop training by returning True, as early_stopping (on test_loss) does."""
+    rows = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+
+        batches = _progress(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        row = {"epoch": epoch + 1}
+        row["train_loss"] = _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm)
+        row["lr"] = lr
+        if val_loader is not None:
+            metrics = evaluate(model, val_loader, loss_fn)
+            row["test_loss"] = metrics["loss"]
+            row["test_acc"] = metrics.get("acc")
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+        if log is not None:
+            log.log(**row)
+        if progress:
+            print(_summary(row), file=sys.stderr)
+        if scheduler is not None:
+            _step_scheduler(scheduler, row.get("test_loss", row["train_loss"]))
+        stop = any(callback(row, model) for callback in callbacks)
+        if early_stopping is not None:
+            metric = row.get("test_loss", row["train_loss"])
+            stop = early_stopping.step(metric, model) or stop
+        if stop:
+            break
+    if early_stopping is not None and early_stopping.restore_best_weights:
+        early_stopping.restore(model)
+    return rows
+
+
+def _summary(row):
+    parts = [f"epoch {row['epoch']}"]
+    for key in ("train_loss", "test_loss", "test_acc", "lr", "seconds"):
+        if row.get(key) is not None:
+            parts.append(f"{key} {row[key]:.4g}")
+    return "  ".join(parts)
