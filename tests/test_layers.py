@@ -192,3 +192,17 @@ def test_pool_modules():
         "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
     )
     assert list(nn.MaxPool2d(2).parameters()) == []
+
+
+def test_summary_of_a_small_cnn(device):
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 2, 10, dtype="float64"),
+    ).to(device)
+    table = model.summary((2, 1, 6, 5), print_fn=None)
+    lines = table.splitlines()
+    assert lines[2].split()[:2] == ["0", "Conv2d"] and "(2, 4, 6, 5)" in lines[2]
+    assert "(2, 4, 3, 2)" in lines[3] and "(2, 24)" in lines[4] and "(2, 10)" in lines[5]
+    assert lines[5].endswith("250") and lines[-1].startswith("total params: 290")

@@ -363,11 +363,15 @@ class Module:
             return f"{type(self).__name__}({extra})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
-    def summary(self, input_shape, device="cpu", dtype=None, print_fn=print):
+    def summary(self, input_shape, device=None, dtype=None, print_fn=print):
         """Print (and return) a table of each leaf layer's output shape and parameter count.
 
-        input_shape includes the batch dimension, e.g. (1, 1, 28, 28). One forward runs on
-        zeros under no_grad in eval mode (so batch-norm statistics are left untouched)."""
+        input_shape includes the batch dimension, e.g. (1, 1, 28, 28); device and dtype default
+        to the first parameter's. One forward runs on zeros under no_grad in eval mode (so
+        batch-norm statistics are left untouched); train/eval flags are restored after."""
+        first = next(self.parameters(), None)
+        device = device or (first.device if first is not None else "cpu")
+        dtype = dtype or (first.dtype if first is not None else None)
         table = _summary_table(self, input_shape, device, dtype)
         if print_fn is not None:
             print_fn(table)
