@@ -50,10 +50,9 @@ def _copy_state_value(value, like):
     """A state value moved to the device of array `like`; float arrays take its dtype."""
     if not backend.is_array(value):
         return value
-    device = backend.device_of(like)
-    xp = backend.xp_of(like)
-    dtype = like.dtype if xp.isdtype(value.dtype, "real floating") else None
-    moved = backend.to_device(value, device, dtype=dtype)
+    is_float = backend.xp_of(value).isdtype(value.dtype, "real floating")
+    dtype = backend.dtype_name(like.dtype) if is_float else None
+    moved = backend.to_device(value, backend.device_of(like), dtype=dtype)
     return backend.xp_of(moved).asarray(moved, copy=True)
 
 
