@@ -6,7 +6,7 @@ import pytest
 
 import minigrad
 from minigrad import backend
-from minigrad.data import DataLoader, Subset, TensorDataset
+from minigrad.data import MNIST, DataLoader, Subset, TensorDataset
 
 
 def dataset(n=10):
@@ -125,6 +125,34 @@ def test_single_field_and_batch_transform(device):
     out = [x.numpy() for x in loader]
     assert seen == [device] * 3
     np.testing.assert_array_equal(np.concatenate(out), np.full((5, 3), 2.0))
+
+
+def write_tiny_mnist(folder, n=9):
+    """Raw IDX files (magic, big-endian dims, bytes) for n random images."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    header = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+    (folder / "train-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    header = (0x801).to_bytes(4, "big") + n.to_bytes(4, "big")
+    (folder / "train-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
+    return images, labels
+
+
+def test_image_dataset_batches_equal_arrays(tmp_path, device):
+    images, labels = write_tiny_mnist(tmp_path)
+    ds = MNIST(root=tmp_path)
+    x_all, y_all = ds.arrays()
+    loader = DataLoader(ds, batch_size=4, shuffle=True, seed=2, device=device)
+    assert loader.arrays[0].dtype == np.uint8  # pixels stay uint8 until they are on the device
+    xs, ys = collect(loader)
+    order = [int(np.nonzero((x_all == x).all(axis=(1, 2, 3)))[0][0]) for x in xs]
+    assert sorted(order) == list(range(9))
+    np.testing.assert_array_equal(xs, x_all[order])  # bit-identical to the host conversion
+    np.testing.assert_array_equal(ys, y_all[order])
+    sub = Subset(ds, [4, 1])
+    xs, ys = collect(DataLoader(sub, batch_size=2, device=device))
+    np.testing.assert_array_equal(xs, x_all[[4, 1]])
 
 
 def test_dataset_with_sample_transform_is_not_array_backed(tmp_path):

@@ -11,24 +11,28 @@ import math
 import numpy as np
 
 from minigrad import backend
-from minigrad.data.datasets import Subset
+from minigrad.data.datasets import Subset, _ImageDataset
 from minigrad.tensor import Tensor
 
 
 def _whole_arrays(dataset):
-    """The dataset as a tuple of whole arrays (first axis = samples), or None if it is not."""
+    """(the dataset as a tuple of whole arrays, first axis = samples, or None if it is not;
+    whether the first array holds uint8 images to scale to [0, 1] per batch)."""
     if isinstance(dataset, Subset):
-        source = _whole_arrays(dataset.dataset)
+        source, images = _whole_arrays(dataset.dataset)
         if source is None:
-            return None
-        return tuple(_take(a, dataset.indices) for a in source)
+            return None, False
+        return tuple(_take(a, dataset.indices) for a in source), images
     if getattr(dataset, "transform", None) is not None:
-        return None
+        return None, False
     if getattr(dataset, "target_transform", None) is not None:
-        return None
+        return None, False
+    if isinstance(dataset, _ImageDataset):
+        # keep the uint8 pixels: a quarter of the memory and of the bytes sent to the device
+        return (dataset.data, dataset.targets), True
     if callable(getattr(dataset, "arrays", None)):
-        return tuple(dataset.arrays())
-    return None
+        return tuple(dataset.arrays()), False
+    return None, False
 
 
 def _take(a, ids):
@@ -85,7 +89,7 @@ class DataLoader:
         self.transform = transform
         self.device = backend.normalize_device(device)
         self.rng = np.random.default_rng(seed) if seed is not None else None
-        self.arrays = _whole_arrays(dataset)
+        self.arrays, self._uint8_images = _whole_arrays(dataset)
 
     def __len__(self):
         n = len(self.dataset)
@@ -110,7 +114,12 @@ class DataLoader:
         order = self._order()
         for b in range(len(self)):
             ids = order[b * self.batch_size : (b + 1) * self.batch_size]
-            fields = [Tensor(backend.to_device(a, self.device)) for a in self._fetch(ids)]
+            arrays = [backend.to_device(a, self.device) for a in self._fetch(ids)]
+            if self._uint8_images:
+                # the same float32 x / 255 as dataset.arrays(), done on the device
+                xp = backend.xp_of(arrays[0])
+                arrays[0] = xp.astype(arrays[0], xp.float32) / 255
+            fields = [Tensor(a) for a in arrays]
             if self.transform is not None:
                 fields[0] = self.transform(fields[0])
             yield tuple(fields) if len(fields) > 1 else fields[0]
