@@ -215,7 +215,7 @@ def overfit_one_batch(model, optimizer, x, y, loss_fn=None, steps=200, target=0.
 
 
 class UpdateRatios:
-    """Per parameter: ‖w‖, ‖grad‖, ‖Δw‖ of one step and the ratio ‖Δw‖/‖w‖ (~1e-3 is healthy).
+    """Per parameter: ‖w‖ before the step, ‖grad‖, ‖Δw‖ and the ratio ‖Δw‖/‖w‖ (~1e-3 is healthy).
 
     Only weights with 2+ dims are judged; biases and norm scales often start at 0 or 1."""
 
@@ -244,10 +244,10 @@ class UpdateRatios:
         ]
         if any(r["verdict"].startswith("too small") for r in self.rows):
             advice.append("too small: raise the learning rate, or look for vanishing gradients")
+        if any(r["verdict"].startswith("too small (no") for r in self.rows):
+            advice.append("no update at all: a zero lr, or no gradient (unused or detached)")
         if any(r["verdict"].startswith("too large") for r in self.rows):
             advice.append("too large: lower the learning rate, or clip the gradients")
-        if any(r["verdict"].startswith("not updated") for r in self.rows):
-            advice.append("not updated: zero lr, no gradient (unused or detached), or frozen")
         return "\n".join(advice + [_table(header, rows)])
 
 
@@ -255,7 +255,7 @@ def _verdict(ndim, has_grad, ratio, low, high):
     if ndim < 2:
         return "not judged"
     if ratio == 0:
-        return "not updated" if has_grad else "not updated (no gradient)"
+        return "too small (no update)" if has_grad else "too small (no gradient)"
     if ratio < low:
         return "too small"
     if ratio > high:
@@ -264,16 +264,17 @@ def _verdict(ndim, has_grad, ratio, low, high):
 
 
 def _norms(params, before):
-    """(P, 3) host array of ‖w‖, ‖grad‖ (NaN without one) and ‖w - before‖: one transfer."""
+    """(P, 3) host array of ‖w_before‖, ‖grad‖ (NaN without one) and ‖w - w_before‖ in
+    float64: one transfer for all parameters."""
     xp = backend.xp_of(params[0].data)
     rows = []
     for p, old in zip(params, before):
-        w = xp.astype(p.data, xp.float64)
-        grad_norm = xp.asarray(math.nan, dtype=xp.float64, device=w.device)
+        old = xp.astype(backend.to_device(old, p.device), xp.float64)
+        grad_norm = xp.asarray(math.nan, dtype=xp.float64, device=old.device)
         if p.grad is not None:
             grad_norm = xp.linalg.vector_norm(xp.astype(p.grad, xp.float64))
-        update_norm = xp.linalg.vector_norm(w - xp.astype(old, xp.float64))
-        rows.append(xp.stack([xp.linalg.vector_norm(w), grad_norm, update_norm]))
+        update_norm = xp.linalg.vector_norm(xp.astype(p.data, xp.float64) - old)
+        rows.append(xp.stack([xp.linalg.vector_norm(old), grad_norm, update_norm]))
     return backend.to_host(xp.stack(rows))
 
 
