@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from minigrad import backend
+from minigrad import functional as F  # noqa: N812
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -457,21 +458,12 @@ def cutmix(x, y, alpha=1.0, num_classes=None):
     return _wrap(mixed, as_tensor), _wrap(soft, as_tensor)
 
 
-def _log_softmax(logits):
-    """log_softmax over dim 1 in Tensor ops; the max shift keeps exp() from overflowing."""
-    z = logits - logits.amax(dim=1, keepdim=True).detach()
-    return z - z.exp().sum(dim=1, keepdim=True).log()
-
-
 def mixed_cross_entropy(logits, soft_targets):
-    """mean_b -sum_k t[b, k] log softmax(logits)[b, k]: the loss for mixup/cutmix targets."""
-    from minigrad import functional as F  # noqa: N812
-
+    """mean_b -sum_k t[b, k] log softmax(logits)[b, k]: the loss for mixup/cutmix targets
+    (F.cross_entropy with class-probability targets)."""
     if not isinstance(soft_targets, Tensor):
         soft_targets = Tensor(backend.to_device(soft_targets, logits.device, logits.dtype))
-    if hasattr(F, "cross_entropy"):
-        return F.cross_entropy(logits, soft_targets)
-    return -(soft_targets * _log_softmax(logits)).sum(dim=1).mean()
+    return F.cross_entropy(logits, soft_targets)
 
 
 def tta_predict(model, x, transforms=None):
@@ -482,6 +474,6 @@ def tta_predict(model, x, transforms=None):
     total = None
     with no_grad():
         for t in transforms:
-            probs = _log_softmax(model(t(x))).exp()
+            probs = F.softmax(model(t(x)), dim=1)
             total = probs if total is None else total + probs
     return total / len(transforms)
