@@ -37,6 +37,11 @@ def _on(host, like, dtype=None):
     return backend.to_device(np.asarray(host), backend.device_of(like), dtype=dtype)
 
 
+def _per_sample(values, like):
+    """Host ints (B,) as a (B, 1, 1, 1) int64 array on `like`'s device, to broadcast."""
+    return backend.xp_of(like).reshape(_on(values, like, "int64"), (-1, 1, 1, 1))
+
+
 def _rand(shape, like):
     """Uniform [0, 1) on `like`'s device (its dtype if float, else float32), seeded."""
     name = backend.dtype_name(like.dtype)
@@ -64,7 +69,7 @@ def _shift_matrix(offsets, n_out, n_in, like):
     image are all zero, which is zero padding for free."""
     xp = backend.xp_of(like)
     dev = like.device
-    off = xp.reshape(_on(offsets, like, "int64"), (-1, 1, 1, 1))
+    off = _per_sample(offsets, like)
     i = xp.reshape(xp.arange(n_out, dtype=xp.int64, device=dev), (1, 1, -1, 1))
     k = xp.reshape(xp.arange(n_in, dtype=xp.int64, device=dev), (1, 1, 1, -1))
     return xp.astype(k == i + off, like.dtype)
@@ -83,12 +88,12 @@ def _box_mask(top, left, height, width, like):
     xp = backend.xp_of(like)
     dev = like.device
     _, _, h, w = like.shape
-    top, left = _on(top, like, "int64"), _on(left, like, "int64")
-    bottom, right = top + _on(height, like, "int64"), left + _on(width, like, "int64")
+    top, left = _per_sample(top, like), _per_sample(left, like)
+    bottom, right = top + _per_sample(height, like), left + _per_sample(width, like)
     r = xp.reshape(xp.arange(h, dtype=xp.int64, device=dev), (1, 1, -1, 1))
     c = xp.reshape(xp.arange(w, dtype=xp.int64, device=dev), (1, 1, 1, -1))
-    inside_r = (r >= xp.reshape(top, (-1, 1, 1, 1))) & (r < xp.reshape(bottom, (-1, 1, 1, 1)))
-    inside_c = (c >= xp.reshape(left, (-1, 1, 1, 1))) & (c < xp.reshape(right, (-1, 1, 1, 1)))
+    inside_r = (r >= top) & (r < bottom)
+    inside_c = (c >= left) & (c < right)
     return xp.astype(inside_r & inside_c, like.dtype)
 
 
@@ -391,12 +396,11 @@ class GridMask(BatchTransform):
         rng = backend.host_rng()
         d = rng.integers(self.d_min, self.d_max + 1, size=b)
         side = np.ceil(self.ratio * d).astype(np.int64) * (rng.random(b) < self.p)
-        dev = lambda v: xp.reshape(_on(v, a, "int64"), (-1, 1, 1, 1))  # noqa: E731
-        period, side = dev(d), dev(side)
+        period, side = _per_sample(d, a), _per_sample(side, a)
         r = xp.reshape(xp.arange(h, dtype=xp.int64, device=a.device), (1, 1, -1, 1))
         c = xp.reshape(xp.arange(w, dtype=xp.int64, device=a.device), (1, 1, 1, -1))
-        in_r = xp.remainder(r + dev(rng.integers(0, d)), period) < side
-        in_c = xp.remainder(c + dev(rng.integers(0, d)), period) < side
+        in_r = xp.remainder(r + _per_sample(rng.integers(0, d), a), period) < side
+        in_c = xp.remainder(c + _per_sample(rng.integers(0, d), a), period) < side
         return a * (1 - xp.astype(in_r & in_c, a.dtype))
 
 
