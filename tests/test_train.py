@@ -4,6 +4,8 @@ log, fit/evaluate, and checkpoints that resume training bit for bit."""
 import io
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import backend, nn, optim, train
+from minigrad import backend, nn, optim, plots, train
 from minigrad import functional as F
 from minigrad import testing as mt
 from minigrad.data import DataLoader, TensorDataset
@@ -304,3 +306,50 @@ def test_save_checkpoint_is_atomic_and_overwrites(tmp_path_factory, epochs):
         train.save_checkpoint(path, model, epoch=epoch)
     assert train.load_checkpoint(path, model)["epoch"] == epochs - 1
     assert [p.name for p in path.parent.iterdir()] == ["last.npz"]
+
+
+# --------------------------------------------------------------------------- plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_importing_train_tools_loads_neither_matplotlib_nor_tqdm():
+    code = (
+        "import sys; import minigrad.train, minigrad.diagnostics, minigrad.plots; "
+        "print(sorted(m for m in ('matplotlib', 'tqdm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_plots_explain_a_missing_matplotlib(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        plots.plot_lr_schedule([0.1, 0.01], tmp_path / "lr.png")
+
+
+def test_plots_write_png_files(tmp_path):
+    pytest.importorskip("matplotlib")
+    log = train.TrainingLog(tmp_path / "run")
+    for epoch, loss in enumerate([1.0, 0.6, 0.4], start=1):
+        log.log(epoch=epoch, train_loss=loss, test_loss=loss + 0.1, test_acc=1 - loss, lr=0.1)
+    rng = np.random.default_rng(0)
+    written = [
+        plots.plot_history(log, tmp_path / "curves.png"),
+        plots.plot_history(tmp_path / "run.jsonl", tmp_path / "from_file.png", title="run"),
+        plots.plot_lr_schedule([0.1 * 0.9**i for i in range(20)], tmp_path / "lr.png"),
+        plots.plot_lr_schedule(log, tmp_path / "lr_log.png", log_scale=True),
+        plots.plot_filters(nn.Conv2d(3, 10, 5), tmp_path / "rgb_filters.png"),
+        plots.plot_filters(rng.standard_normal((4, 1, 3, 3)), tmp_path / "grey.png"),
+        plots.plot_confusion_matrix(
+            train.confusion_matrix(rng.integers(0, 3, 50), rng.integers(0, 3, 50), 3),
+            tmp_path / "sub" / "cm.png", class_names=["a", "b", "c"], normalize=True,
+        ),
+    ]  # fmt: skip
+    for path in written:
+        with open(path, "rb") as f:
+            assert f.read(8) == PNG_SIGNATURE, path
+    with pytest.raises(ValueError, match="square"):
+        plots.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"\(F, C, kh, kw\)"):
+        plots.plot_filters(np.zeros((3, 3)), tmp_path / "bad.png")
