@@ -1,6 +1,7 @@
 """optim: optimizers (optimizers.py) and learning-rate schedules (lr_scheduler.py)."""
 
-from minigrad.optim import lr_scheduler  # noqa: F401
+from minigrad.optim import lr_finder, lr_scheduler, swa_utils  # noqa: F401
+from minigrad.optim.lr_finder import lr_range_test  # noqa: F401
 from minigrad.optim.optimizers import (  # noqa: F401
     SGD,
     Adadelta,
