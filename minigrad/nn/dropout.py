@@ -5,7 +5,7 @@ Each is the identity in eval mode (model.eval()) and random in training (model.t
 forward takes an optional mask= (noise= for GaussianNoise) to fix the randomness in tests.
 """
 
-from minigrad.functional import dropout as F
+from minigrad import functional as F
 from minigrad.nn.module import Module
 
 # --------------------------------------------------------------------------- helpers

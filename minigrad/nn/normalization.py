@@ -7,8 +7,8 @@ State-dict keys follow PyTorch: weight, bias, running_mean, running_var, num_bat
 import warnings
 
 from minigrad import backend
+from minigrad import functional as F
 from minigrad import tensor as T
-from minigrad.functional import normalization as F
 from minigrad.nn.module import Module, Parameter
 
 # --------------------------------------------------------------------------- helpers
