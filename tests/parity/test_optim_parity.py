@@ -8,7 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import optim
-from minigrad.optim import lr_scheduler
+from minigrad.optim import lr_scheduler, swa_utils
 
 torch = pytest.importorskip("torch")
 
@@ -128,6 +128,15 @@ SCHEDULERS = {
         [m.ExponentialLR(o, 0.97), m.StepLR(o, 4, 0.5)]
     ),
 }
+
+
+def _swa(module):
+    """The swa_utils module that goes with a library's lr_scheduler module (SWALR lives there)."""
+    return torch.optim.swa_utils if module is torch.optim.lr_scheduler else swa_utils
+
+
+SCHEDULERS["SWALR-cos"] = lambda m, o: _swa(m).SWALR(o, [0.05, 0.01], anneal_epochs=7)
+SCHEDULERS["SWALR-linear"] = lambda m, o: _swa(m).SWALR(o, 0.02, 5, anneal_strategy="linear")
 
 
 def _lr_sequence(lib, name, make):
