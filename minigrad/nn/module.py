@@ -7,6 +7,7 @@ walk (parameters(), state_dict(), repr, to()) follows that order, so keys match 
 "0.weight", "features.1.running_mean".
 """
 
+import itertools
 from collections import OrderedDict, namedtuple
 
 from minigrad import backend
@@ -16,6 +17,7 @@ from minigrad.tensor import Tensor, no_grad
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_hook_ids = itertools.count()
 
 
 def _as_array(value):
@@ -95,9 +97,7 @@ class Module:
 
     def register_forward_hook(self, hook):
         """hook(module, inputs, output) runs after every forward; it may return a new output."""
-        key = id(hook), len(self._forward_hooks)
-        while key in self._forward_hooks:
-            key = key[0], key[1] + 1
+        key = next(_hook_ids)
         self._forward_hooks[key] = hook
         return RemovableHandle(self._forward_hooks, key)
 
@@ -258,7 +258,7 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        """Forget accumulated gradients (None, or zeros in place with set_to_none=False)."""
+        """Forget accumulated gradients: None, or zero arrays with set_to_none=False."""
         for p in self.parameters():
             if p.grad is None or set_to_none:
                 p.grad = None
