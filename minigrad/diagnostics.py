@@ -35,7 +35,7 @@ def _preserved(model, optimizer=None):
     """Run a block, then put back the model's state, modes, the optimizer and the RNG."""
     state = _copy(dict(model.state_dict()))
     modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.grad) for p in model.parameters()]
+    grads = [(p, _copy(p.grad)) for p in model.parameters()]
     opt_state = _copy(optimizer.state_dict()) if optimizer is not None else None
     rng = _copy(backend.get_rng_state())
     try:
@@ -289,27 +289,30 @@ def update_ratios(model, step=None, before=None, low=1e-4, high=1e-2):
         if step is None:
             raise TypeError("update_ratios: pass an optimizer or callable as step, or before=")
         before = {name: backend.xp_of(p.data).asarray(p.data, copy=True) for name, p in named}
-        step = step.step if hasattr(step, "step") else step
+        step = getattr(step, "step", step)
+        if not callable(step):
+            raise TypeError(f"update_ratios: step must be an optimizer or callable, got {step!r}")
         step()
     missing = [name for name, _ in named if name not in before]
     if missing:
         raise KeyError(f"update_ratios: before= lacks parameter(s) {missing}")
     norms = _norms([p for _, p in named], [before[name] for name, _ in named])
-    rows = []
-    for (name, p), (w, g, dw) in zip(named, norms):
-        ratio = dw / w if w > 0 else (0.0 if dw == 0 else math.inf)
-        rows.append(
-            {
-                "name": name,
-                "shape": p.shape,
-                "weight_norm": float(w),
-                "grad_norm": None if math.isnan(g) else float(g),
-                "update_norm": float(dw),
-                "ratio": float(ratio),
-                "verdict": _verdict(p.ndim, p.grad is not None, ratio, low, high),
-            }
-        )
+    rows = [_ratio_row(name, p, n, low, high) for (name, p), n in zip(named, norms)]
     return UpdateRatios(rows, low, high)
+
+
+def _ratio_row(name, p, norms, low, high):
+    w, g, dw = (float(v) for v in norms)
+    ratio = dw / w if w > 0 else (0.0 if dw == 0 else math.inf)
+    return {
+        "name": name,
+        "shape": p.shape,
+        "weight_norm": w,
+        "grad_norm": None if math.isnan(g) else g,
+        "update_norm": dw,
+        "ratio": ratio,
+        "verdict": _verdict(p.ndim, p.grad is not None, ratio, low, high),
+    }
 
 
 # --------------------------------------------------------------------------- activations
@@ -381,9 +384,9 @@ def _warning(values, dead_limit, saturation_limit):
     return ""
 
 
-def activation_stats(model, x, dead_limit=0.1, saturation_limit=0.1):
-    """Run model(x) once (no_grad) with a forward hook on every leaf module and report each
-    output's statistics. Hooks are removed and buffers (BatchNorm statistics) restored after."""
+def _layer_outputs(model, x):
+    """[(name, module, output array)] of every leaf module during one model(x), under no_grad,
+    by temporary forward hooks; the model's state, modes and RNG are restored afterwards."""
     outputs = []
 
     def recorder(name):
@@ -400,22 +403,33 @@ def activation_stats(model, x, dead_limit=0.1, saturation_limit=0.1):
     finally:
         for handle in handles:
             handle.remove()
-    rows = []
-    for name, module, y in outputs:
-        kind = type(module).__name__
-        kind = "relu" if kind in _RELUS else _SATURATING.get(kind)
-        values = _layer_stats(y, kind)
-        mean, std, dead, saturated = (float(v) for v in values)
-        rows.append(
-            {
-                "name": name or type(module).__name__,
-                "type": type(module).__name__,
-                "shape": tuple(y.shape),
-                "mean": mean,
-                "std": std,
-                "dead": None if math.isnan(dead) else dead,
-                "saturated": None if math.isnan(saturated) else saturated,
-                "warning": _warning(values, dead_limit, saturation_limit),
-            }
-        )
+    return outputs
+
+
+def _activation_row(name, module, y, dead_limit, saturation_limit):
+    kind = type(module).__name__
+    values = _layer_stats(y, "relu" if kind in _RELUS else _SATURATING.get(kind))
+    mean, std, dead, saturated = (float(v) for v in values)
+    return {
+        "name": name or kind,
+        "type": kind,
+        "shape": tuple(y.shape),
+        "mean": mean,
+        "std": std,
+        "dead": None if math.isnan(dead) else dead,
+        "saturated": None if math.isnan(saturated) else saturated,
+        "warning": _warning(values, dead_limit, saturation_limit),
+    }
+
+
+def activation_stats(model, x, dead_limit=0.1, saturation_limit=0.1):
+    """Run model(x) once and report, per leaf layer, the output's mean and std, the fraction of
+    dead units after a ReLU (0 for every sample of the batch) and of saturated tanh/sigmoid
+    outputs (|tanh| > 0.99, sigmoid < 0.01 or > 0.99); flags fractions above the limits.
+
+    Leaves the model untouched: hooks are removed, BatchNorm statistics and RNG restored."""
+    rows = [
+        _activation_row(name, module, y, dead_limit, saturation_limit)
+        for name, module, y in _layer_outputs(model, x)
+    ]
     return ActivationStats(rows, dead_limit, saturation_limit)

@@ -441,6 +441,27 @@ def _step_scheduler(scheduler, metric):
         scheduler.step()
 
 
+def _run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm):
+    """Train one epoch, then evaluate: a row of lr, train_loss, test_loss, test_acc, seconds."""
+    start = time.perf_counter()
+    row = {"lr": optimizer.param_groups[0]["lr"]}
+    row["train_loss"] = _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm)
+    if val_loader is not None:
+        metrics = evaluate(model, val_loader, loss_fn)
+        row["test_loss"] = metrics["loss"]
+        row["test_acc"] = metrics.get("acc")
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _should_stop(row, model, callbacks, early_stopping):
+    """Ask every callback (all of them run) and the early stopper whether to stop."""
+    votes = [callback(row, model) for callback in callbacks]
+    if early_stopping is not None:
+        votes.append(early_stopping.step(row.get("test_loss", row["train_loss"]), model))
+    return any(votes)
+
+
 def fit(
     model,
     optimizer,
@@ -454,26 +475,20 @@ def fit(
     callbacks=(),
     log=None,
     progress=True,
+    start_epoch=0,
 ):
-    """Train for `epochs` epochs; returns the list of per-epoch rows (also sent to `log`).
+    """Train epochs start_epoch+1 .. epochs; returns their rows (also sent to `log`).
 
-    Each row: epoch, train_loss, test_loss, test_acc (with val_loader), lr, seconds.
-    scheduler steps once per epoch; callbacks are called as cb(row, model) after each epoch
-    and stop training by returning True, as early_stopping (on test_loss) does."""
+    Each row: epoch, train_loss, test_loss and test_acc (with val_loader), lr, seconds.
+    The scheduler steps once per epoch (with the monitored loss for ReduceLROnPlateau);
+    callbacks run as cb(row, model) after each epoch and stop training by returning True, as
+    early_stopping does. The monitored loss is test_loss, or train_loss without val_loader.
+    To resume: start_epoch=load_checkpoint(...)["epoch"]."""
     rows = []
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-
-        batches = _progress(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
-        row = {"epoch": epoch + 1}
-        row["train_loss"] = _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm)
-        row["lr"] = lr
-        if val_loader is not None:
-            metrics = evaluate(model, val_loader, loss_fn)
-            row["test_loss"] = metrics["loss"]
-            row["test_acc"] = metrics.get("acc")
-        row["seconds"] = time.perf_counter() - start
+    for epoch in range(start_epoch + 1, epochs + 1):
+        batches = _progress(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress)
+        row = {"epoch": epoch}
+        row.update(_run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm))
         rows.append(row)
         if log is not None:
             log.log(**row)
@@ -481,11 +496,7 @@ def fit(
             print(_summary(row), file=sys.stderr)
         if scheduler is not None:
             _step_scheduler(scheduler, row.get("test_loss", row["train_loss"]))
-        stop = any(callback(row, model) for callback in callbacks)
-        if early_stopping is not None:
-            metric = row.get("test_loss", row["train_loss"])
-            stop = early_stopping.step(metric, model) or stop
-        if stop:
+        if _should_stop(row, model, callbacks, early_stopping):
             break
     if early_stopping is not None and early_stopping.restore_best_weights:
         early_stopping.restore(model)

@@ -247,8 +247,11 @@ def make_run(device, seed):
     return model, opt, sched, loader(device)
 
 
-def run_epochs(model, opt, sched, data, epochs):
-    train.fit(model, opt, F.cross_entropy, data, epochs, scheduler=sched, progress=False)
+def run_epochs(model, opt, sched, data, epochs, start_epoch=0):
+    return train.fit(
+        model, opt, F.cross_entropy, data, epochs, scheduler=sched, progress=False,
+        start_epoch=start_epoch,
+    )  # fmt: skip
 
 
 def test_resume_from_checkpoint_is_bit_exact(tmp_path, device):
@@ -265,7 +268,8 @@ def test_resume_from_checkpoint_is_bit_exact(tmp_path, device):
     assert checkpoint["epoch"] == 1
     assert checkpoint["extra"] == {"note": "half"}
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * 0.7)
-    run_epochs(model, opt, sched, data, 1)
+    rows = run_epochs(model, opt, sched, data, 2, start_epoch=checkpoint["epoch"])
+    assert [row["epoch"] for row in rows] == [2]
     resumed = host_state(model)
 
     for key in straight:
