@@ -357,3 +357,49 @@ def test_plots_write_png_files(tmp_path):
         plots.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "bad.png")
     with pytest.raises(ValueError, match=r"\(F, C, kh, kw\)"):
         plots.plot_filters(np.zeros((3, 3)), tmp_path / "bad.png")
+
+
+def test_fit_passes_the_monitored_loss_to_reduce_lr_on_plateau():
+    mg.seed(3)
+    model = mlp("cpu", p=0.0)
+    opt = optim.SGD(model.parameters(), lr=0.2)
+    # mode="max" on a falling loss: every epoch after the first is "no improvement"
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=0)
+    val = loader("cpu", shuffle=False)
+    rows = train.fit(
+        model, opt, F.cross_entropy, loader("cpu"), 4, val_loader=val, scheduler=sched,
+        progress=False,
+    )  # fmt: skip
+    losses = [row["test_loss"] for row in rows]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert [row["lr"] for row in rows] == [0.2, 0.2, 0.1, 0.05]
+
+
+def test_load_checkpoint_onto_another_device(tmp_path, device):
+    mg.seed(4)
+    model = mlp("cpu")
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt)
+    run_epochs(model, opt, None, loader("cpu"), 1)
+    sched.step(1.5)
+    train.save_checkpoint(tmp_path / "c.npz", model, opt, sched, epoch=1)
+    twin = mlp("cpu")
+    twin_opt = optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    twin_sched = optim.lr_scheduler.ReduceLROnPlateau(twin_opt)
+    train.load_checkpoint(tmp_path / "c.npz", twin, twin_opt, twin_sched, device=device)
+    assert {p.device for p in twin.parameters()} == {device}
+    for (key, a), b in zip(host_state(model).items(), host_state(twin).values()):
+        np.testing.assert_array_equal(a, b, err_msg=key)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        buffer = twin_opt.state[q]["momentum_buffer"]
+        assert backend.device_of(buffer) == device
+        np.testing.assert_array_equal(backend.to_host(buffer), opt.state[p]["momentum_buffer"])
+    assert twin_sched.best == 1.5
+
+
+def test_fit_prints_one_summary_line_per_epoch(capsys):
+    mg.seed(5)
+    model = mlp("cpu")
+    train.fit(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, loader("cpu"), 2)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "train_loss" in line]
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1", "epoch 2"]
