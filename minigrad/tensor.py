@@ -553,8 +553,10 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
         elif host.dtype.kind == "i":
             dtype = "int64"
         data = host
+    if isinstance(data, np.ndarray):
+        data = data.copy()  # some devices (strict) would otherwise wrap the caller's memory
     array = backend.to_device(data, device, dtype=dtype)
-    if backend.is_array(data) and array is data:
+    if backend.is_array(data) and array is data and not isinstance(data, np.ndarray):
         array = backend.xp_of(array).asarray(array, copy=True)
     t = Tensor(array)
     if requires_grad:

@@ -28,11 +28,13 @@ def test_constructor_dtypes_and_devices(device):
     assert mg.randn(3, 2, device=device).shape == (3, 2)
 
 
-def test_tensor_copies_its_input():
+def test_tensor_copies_its_input(device):
     a = np.zeros(3)
-    t = mg.tensor(a)
+    t = mg.tensor(a, device=device)
     a[0] = 5
     assert t.numpy()[0] == 0
+    t.data += 1
+    assert a[1] == 0
 
 
 def test_item_numpy_and_repr(device):

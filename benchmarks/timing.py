@@ -1,0 +1,43 @@
+"""Timing helpers shared by the benchmarks: warm-up, then alternate the contenders round by round
+and report medians, so that the noise of a shared machine hits every contender alike."""
+
+import statistics
+import time
+
+
+def alternate(contenders, repeats=7, warmup=2, inner=1):
+    """Median seconds per call of each zero-argument callable in `contenders` (a dict).
+
+    Every round runs each contender `inner` times, in turn, so a slow spell of the machine
+    is shared; the first `warmup` rounds are discarded."""
+    samples = {name: [] for name in contenders}
+    for round_index in range(warmup + repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            elapsed = (time.perf_counter() - start) / inner
+            if round_index >= warmup:
+                samples[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def torch_or_none(threads=2):
+    """PyTorch with `threads` intra-op threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def report(title, seconds, reference, unit_items=None, unit="img/s"):
+    """Print one table: time per step, throughput and the ratio against `reference`."""
+    print(f"\n{title}")
+    print(f"  {'':24s} {'ms/step':>10s} {unit:>12s} {'vs ' + reference:>12s}")
+    base = seconds.get(reference)
+    for name, t in seconds.items():
+        rate = f"{unit_items / t:12.0f}" if unit_items else f"{'':12s}"
+        ratio = f"{base / t:11.2f}x" if base else f"{'':12s}"
+        print(f"  {name:24s} {t * 1000:10.2f} {rate} {ratio}")
