@@ -18,7 +18,7 @@ import time
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn, optim
-from minigrad.data import DataLoader, FashionMNIST, MNIST
+from minigrad.data import MNIST, DataLoader, FashionMNIST
 from minigrad.data import transforms as T
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
