@@ -317,11 +317,3 @@ def window_view(x, kernel, stride, dilation, out_size):
     )
     return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
 
-
-def mask_multiply(a, mask):
-    """a * mask for a boolean `mask`. NumPy multiplies by the bool directly, one pass with no
-    float copy of the mask; the portable twin (and every other device) casts it first."""
-    if type(a) is np.ndarray and type(mask) is np.ndarray:
-        return np.multiply(a, mask)
-    xp = xp_of(a)
-    return a * xp.astype(mask, a.dtype)

@@ -312,12 +312,6 @@ def test_window_view_matches_slices(data):
     np.testing.assert_array_equal(view, slices)
 
 
-@given(a=mt.arrays(mt.shapes(max_dims=3)), data=st.data())
-def test_mask_multiply_matches_portable(a, data):
-    mask = data.draw(mt.dropout_masks(a.shape))
-    np.testing.assert_array_equal(backend.mask_multiply(a, mask), a * mask.astype(a.dtype))
-
-
 def test_fast_paths_are_off_for_other_devices():
     x = backend.to_device(np.zeros((1, 3, 3, 1)), "strict")
     assert backend.window_view(x, (2, 2), (1, 1), (1, 1), (2, 2)) is None

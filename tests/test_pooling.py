@@ -97,6 +97,10 @@ def input_shape(cfg):
 @st.composite
 def max_pool_case(draw):
     cfg = draw(mt.pool2d_configs())
+    # a side shorter than the dilation lets a dilated window hold only padding: its max is
+    # -inf (as in PyTorch) and has no finite gradient to check
+    cfg["height"] = max(cfg["height"], cfg["dilation"][0])
+    cfg["width"] = max(cfg["width"], cfg["dilation"][1])
     x = draw(mt.distinct_arrays(input_shape(cfg)))
     return cfg, x, draw(st.booleans())
 
@@ -155,6 +159,22 @@ def test_max_pool2d_ties_route_to_first_maximum(device):
     y.backward(mg.tensor(np.array([[[[1.0, 10.0], [100.0, 1000.0]]]]), device=device))
     np.testing.assert_array_equal(y.numpy(), [[[[1.0, 2.0], [2.0, 2.0]]]])
     expected = [[[[1.0, 0.0, 0.0], [0.0, 0.0, 1010.0], [100.0, 0.0, 0.0]]]]
+    np.testing.assert_array_equal(backend.to_host(xt.grad), expected)
+
+
+@pytest.mark.parametrize("width", [4, 5])
+def test_max_pool2d_2x2_ties_after_relu(width, device):
+    """All-zero windows (ReLU output) send their gradient to the top-left entry only, on the
+    tiling path (no zeroing) and the non-tiling one (a leftover column)."""
+    x = np.zeros((1, 2, 4, width))
+    x[0, 1, 1, 1] = 3.0
+    xt = mg.tensor(x, device=device, requires_grad=True)
+    y = F.max_pool2d(xt, 2)
+    y.backward(mg.tensor(np.ones(y.shape), device=device))
+    expected = np.zeros_like(x)
+    expected[0, :, ::2, 0 : 2 * (width // 2) : 2] = 1.0
+    expected[0, 1, 0, 0] = 0.0
+    expected[0, 1, 1, 1] = 1.0
     np.testing.assert_array_equal(backend.to_host(xt.grad), expected)
 
 

@@ -71,9 +71,26 @@ def _pool_args(fn, x, kernel_size, stride, padding, dilation, ceil_mode):
 # --------------------------------------------------------------------------- max pooling
 
 
+def _overlapping(kernel, stride, dilation):
+    """Whether two windows can share an input entry (then gradients must add up)."""
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+
+
+def _gradient_image(xp, padded_shape, like, kernel, stride, dilation, out_size):
+    """The padded (B, Hp, Wp, C) input gradient to fill window by window. When the windows
+    tile it exactly (e.g. 2x2 stride 2 on even sizes) every entry is written once, so it
+    needs no zeroing."""
+    tiles = all(
+        s == k and d == 1 and n == o * s
+        for k, s, d, n, o in zip(kernel, stride, dilation, padded_shape[1:3], out_size)
+    )
+    make = xp.empty if tiles else xp.zeros
+    return make(padded_shape, dtype=like.dtype, device=like.device)
+
+
 class MaxPool(Function):
     """y = max over each window;  dx gets dout at the window's FIRST maximum (PyTorch's rule
-    for ties), found again in backward by comparing each offset's slice with y."""
+    for ties, common after ReLU), found again in backward by comparing each offset with y."""
 
     def forward(self, x, kernel, stride, pads, dilation, out_size):
         xp = self.xp
@@ -84,27 +101,33 @@ class MaxPool(Function):
             y = window if y is None else xp.maximum(y, window)
         if y is window:  # a 1x1 pool: do not hand out a view of the input
             y = xp.asarray(y, copy=True)
-        self.x = x
-        self.y = y
+        if self.needs_input_grad[0]:
+            self.x = x
+            self.y = y
         self.args = (kernel, stride, pads, dilation, out_size)
         return _channels_first(y)
 
     def backward(self, dout):
         xp = self.xp
         kernel, stride, pads, dilation, out_size = self.args
-        x = self.x
         dout = _channels_last(dout)
-        dx = xp.zeros(x.shape, dtype=dout.dtype, device=dout.device)
-        routed = None  # windows whose maximum has already received its gradient
+        dx = _gradient_image(xp, self.x.shape, dout, kernel, stride, dilation, out_size)
+        overlapping = _overlapping(kernel, stride, dilation)
+        free = None  # True where a window's gradient has not been routed yet
         for i, j in _offsets(kernel):
-            hit = _window(x, i, j, stride, dilation, out_size) == self.y
-            if routed is None:
-                routed = hit
+            hit = _window(self.x, i, j, stride, dilation, out_size) == self.y
+            if free is None:
+                free = ~hit
             else:
-                hit = xp.logical_and(hit, xp.logical_not(routed))
-                routed = xp.logical_or(routed, hit)
-            dx[_window_index(i, j, stride, dilation, out_size)] += backend.mask_multiply(dout, hit)
-        return (_channels_first(_crop(dx, pads, _unpadded(x.shape, pads))),)
+                hit &= free
+                free &= ~hit
+            share = dout * xp.astype(hit, dout.dtype)
+            index = _window_index(i, j, stride, dilation, out_size)
+            if overlapping:
+                dx[index] += share
+            else:
+                dx[index] = share
+        return (_channels_first(_crop(dx, pads, _unpadded(self.x.shape, pads))),)
 
 
 def _unpadded(shape, pads):
@@ -186,9 +209,14 @@ class AvgPool(Function):
         xp = self.xp
         in_shape, padded_shape, kernel, stride, pads, out_size = self.args
         share = _channels_last(dout) / self.divisor
-        dx = xp.zeros(padded_shape, dtype=dout.dtype, device=dout.device)
+        dx = _gradient_image(xp, padded_shape, share, kernel, stride, (1, 1), out_size)
+        overlapping = _overlapping(kernel, stride, (1, 1))
         for i, j in _offsets(kernel):
-            dx[_window_index(i, j, stride, (1, 1), out_size)] += share
+            index = _window_index(i, j, stride, (1, 1), out_size)
+            if overlapping:
+                dx[index] += share
+            else:
+                dx[index] = share
         return (_channels_first(_crop(dx, pads, in_shape[2:])),)
 
 
