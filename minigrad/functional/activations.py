@@ -82,7 +82,7 @@ def _exp_neg_square(xp, y):
 
 def _erf_and_erfc(xp, x):
     """(erf(x), erfc(x)) of a raw array, each to full relative precision."""
-    y = xp.clip(xp.abs(x), 0.0, 27.0)  # erfc(27) < 1e-318: beyond it both are exact
+    y = xp.clip(xp.abs(x), 0.0, 28.0)  # erfc(28) underflows to 0: beyond it both are exact
     small = y <= 0.46875
     erf_small = y * _rational(_ERF_A, _ERF_B, y * y)
     far = xp.maximum(y, 4.0)  # clamped: 1/far^2 must not divide by zero where it is unused
