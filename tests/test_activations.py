@@ -190,11 +190,11 @@ def test_extreme_logits_are_finite_without_warnings(name, dtype, device):
 
 @given(x=mt.arrays(st.sampled_from([(2, 3), (2, 3, 2), (3,)]), kinks=(0.0,)), data=st.data())
 def test_prelu(x, data, device):
-    channels = x.shape[1] if x.ndim > 1 else x.shape[0]
+    channels = x.shape[1] if x.ndim > 1 else 1  # no channel dim below 2 dims (as PyTorch)
     size = data.draw(st.sampled_from([1, channels]))
     w = data.draw(mt.arrays((size,), low=-1, high=1))
-    wb = w.reshape((-1,) + (1,) * (x.ndim - 2)) if x.ndim > 1 and size > 1 else w
-    ref = np.where(x > 0, x, wb * x) if size > 1 else np.where(x > 0, x, w[0] * x)
+    slope = w.reshape((-1,) + (1,) * (x.ndim - 2)) if size > 1 else w[0]
+    ref = np.where(x > 0, x, slope * x)
     weight = mg.tensor(w, device=device, requires_grad=True)
     got = F.prelu(mg.tensor(x, device=device), weight).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
@@ -204,6 +204,8 @@ def test_prelu(x, data, device):
 def test_prelu_rejects_a_wrong_weight():
     with pytest.raises(ValueError, match=r"weight has shape \(2,\), expected \(1,\) or \(3,\)"):
         F.prelu(mg.randn(4, 3), mg.ones(2))
+    with pytest.raises(ValueError, match=r"expected \(1,\) or \(1,\)"):
+        F.prelu(mg.randn(4), mg.ones(4))
 
 
 @given(x=mt.arrays(SMALL, kinks=(0.0,)), data=st.data())

@@ -133,8 +133,8 @@ class PReLU(Function):
         xp = self.xp
         self.w_shape = w.shape
         if w.shape[0] > 1:
-            # (C,) -> (C, 1, ..., 1): aligns with dim 1 of (N, C, *), dim 0 of an unbatched (C,)
-            w = xp.reshape(w, (w.shape[0],) + (1,) * (x.ndim - 2 if x.ndim > 1 else 0))
+            # (C,) -> (C, 1, ..., 1): broadcasts along dim 1 of x (N, C, *)
+            w = xp.reshape(w, (w.shape[0],) + (1,) * (x.ndim - 2))
         else:
             w = xp.reshape(w, ())
         positive = _mask(xp, x > 0, x)
@@ -149,9 +149,8 @@ class PReLU(Function):
         if self.needs_input_grad[1]:
             prod = dout * self.negative_part
             if self.w_shape[0] > 1:
-                channel = 1 if prod.ndim > 1 else 0
-                axes = tuple(i for i in range(prod.ndim) if i != channel)
-                dw = xp.sum(prod, axis=axes) if axes else prod
+                axes = tuple(i for i in range(prod.ndim) if i != 1)
+                dw = xp.sum(prod, axis=axes)
             else:
                 dw = xp.reshape(xp.sum(prod), self.w_shape)
         return dx, dw
@@ -206,8 +205,9 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 def prelu(input, weight):
-    """PReLU with learnable slopes `weight` of shape (1,) or (C,), C = input.shape[1]."""
-    channels = input.shape[1] if input.ndim > 1 else (input.shape[0] if input.ndim else 1)
+    """PReLU with learnable slopes `weight` of shape (1,) or (C,), C = input.shape[1]
+    (an input of fewer than 2 dims has no channel dim: C = 1, as in PyTorch)."""
+    channels = input.shape[1] if input.ndim > 1 else 1
     if weight.ndim != 1 or weight.shape[0] not in (1, channels):
         raise ValueError(
             f"prelu: weight has shape {weight.shape}, expected (1,) or ({channels},) "
