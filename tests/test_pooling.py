@@ -189,6 +189,36 @@ def test_max_pool2d_2x2_is_channels_last_and_matches_reference():
     )
 
 
+@pytest.mark.parametrize("kernel, shape", [((2, 2), (2, 3, 4, 6)), ((3, 2), (1, 2, 6, 4))])
+def test_tiling_windows(kernel, shape, device):
+    """kernel == stride on exact multiples takes the whole-array path; check it on both pools,
+    with ties (an all-zero channel) for max."""
+    x = np.random.default_rng(8).permutation(int(np.prod(shape))).reshape(shape) * 0.1
+    x[:, 0] = 0.0
+    xt = mg.tensor(x, device=device, requires_grad=True)
+    y = F.max_pool2d(xt, kernel)
+    y.backward(mg.tensor(np.arange(y.numel()).reshape(y.shape) + 1.0, device=device))
+    np.testing.assert_array_equal(
+        y.numpy(), ref_max_pool2d(x, kernel, kernel, (0, 0), (1, 1), False)
+    )
+    expected = np.zeros_like(x)
+    grads = np.arange(y.numel()).reshape(y.shape) + 1.0
+    for p in range(y.shape[2]):
+        for q in range(y.shape[3]):
+            block = x[
+                :, :, p * kernel[0] : (p + 1) * kernel[0], q * kernel[1] : (q + 1) * kernel[1]
+            ]
+            flat = block.reshape(shape[0], shape[1], -1).argmax(axis=2)  # first maximum
+            for n in range(shape[0]):
+                for c in range(shape[1]):
+                    i, j = divmod(flat[n, c], kernel[1])
+                    expected[n, c, p * kernel[0] + i, q * kernel[1] + j] = grads[n, c, p, q]
+    np.testing.assert_array_equal(backend.to_host(xt.grad), expected)
+    y = F.avg_pool2d(mg.tensor(x, device=device), kernel)
+    np.testing.assert_allclose(y.numpy(), ref_avg_pool2d(x, kernel, kernel, (0, 0), False, True))
+    gradcheck(lambda t: F.avg_pool2d(t, kernel), [x], device=device)
+
+
 @given(data=st.data(), kernel=st.integers(1, 3), stride=st.integers(1, 3))
 def test_max_pool1d(data, kernel, stride, device):
     padding = data.draw(st.integers(0, kernel // 2))
