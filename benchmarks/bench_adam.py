@@ -7,9 +7,7 @@ warm-up; the script prints the median ms per step of each and the time ratio min
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
+from benchmarks.timing import alternate  # noqa: E402
 from minigrad import optim  # noqa: E402
 
 # Linear layers store weight (out, in) and bias (out,)
@@ -44,17 +43,6 @@ def torch_step_fn(torch, weights, grads, **options):
     return opt.step
 
 
-def alternate(contenders, steps, warmup=5):
-    samples = {name: [] for name in contenders}
-    for i in range(warmup + steps):
-        for name, fn in contenders.items():
-            start = time.perf_counter()
-            fn()
-            if i >= warmup:
-                samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(v) * 1e3 for name, v in samples.items()}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
@@ -70,7 +58,8 @@ def main():
         contenders["torch-loop"] = torch_step_fn(torch, weights, grads, foreach=False)
     except ImportError:
         print("PyTorch is not installed: minigrad only")
-    ms = alternate(contenders, args.steps)
+    seconds = alternate(contenders, repeats=args.steps, warmup=5)
+    ms = {name: value * 1e3 for name, value in seconds.items()}
     for name, value in ms.items():
         print(f"  {name:10s} {value:8.3f} ms/step")
     for name in ("torch", "torch-loop"):

@@ -18,6 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import minigrad as mg  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 
+# the suite (python -m benchmarks) builds its rows from conv_contenders and pool_contenders
+CONV_X, CONV_W, POOL_X = (128, 32, 14, 14), (64, 32, 3, 3), (128, 32, 28, 28)
+
 try:
     import torch
     import torch.nn.functional as TF  # noqa: N812
@@ -60,11 +63,17 @@ def compare(name, ours, theirs, repeats, warmup):
 # --------------------------------------------------------------------------- cases
 
 
-def conv_case(rng, repeats, warmup):
-    x = channels_last(rng.standard_normal((128, 32, 14, 14)))
-    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32) * 0.1
-    b = rng.standard_normal(64).astype(np.float32)
-    dout = channels_last(rng.standard_normal((128, 64, 14, 14)))
+def conv_arrays(rng):
+    """x, w, b and the upstream gradient of the conv case (x and dout channels-last)."""
+    x = channels_last(rng.standard_normal(CONV_X))
+    w = rng.standard_normal(CONV_W).astype(np.float32) * 0.1
+    b = rng.standard_normal(CONV_W[0]).astype(np.float32)
+    dout = channels_last(rng.standard_normal((CONV_X[0], CONV_W[0], *CONV_X[2:])))
+    return x, w, b, dout
+
+
+def conv_contenders(x, w, b, dout):
+    """{"forward": (minigrad fn, torch fn or None), "train": (...)} for conv2d 3x3 pad 1."""
     xm = mg.tensor(x, requires_grad=True)
     wm = mg.tensor(w, requires_grad=True)
     bm = mg.tensor(b, requires_grad=True)
@@ -92,13 +101,24 @@ def conv_case(rng, repeats, warmup):
             xt.grad = wt.grad = bt.grad = None
             TF.conv2d(xt, wt, bt, padding=1).backward(dt)
 
-    compare("conv2d 3x3 p1 forward", ours_forward, theirs_forward, repeats, warmup)
-    compare("conv2d 3x3 p1 forward+backward", ours_train, theirs_train, repeats, warmup)
+    return {"forward": (ours_forward, theirs_forward), "train": (ours_train, theirs_train)}
 
 
-def pool_case(rng, repeats, warmup):
-    x = channels_last(rng.standard_normal((128, 32, 28, 28)))
-    dout = channels_last(rng.standard_normal((128, 32, 14, 14)))
+def conv_case(rng, repeats, warmup):
+    cases = conv_contenders(*conv_arrays(rng))
+    compare("conv2d 3x3 p1 forward", *cases["forward"], repeats, warmup)
+    compare("conv2d 3x3 p1 forward+backward", *cases["train"], repeats, warmup)
+
+
+def pool_arrays(rng):
+    """x and the upstream gradient of the max-pool case, both channels-last."""
+    x = channels_last(rng.standard_normal(POOL_X))
+    dout = channels_last(rng.standard_normal((*POOL_X[:2], POOL_X[2] // 2, POOL_X[3] // 2)))
+    return x, dout
+
+
+def pool_contenders(x, dout):
+    """{"forward": (minigrad fn, torch fn or None), "train": (...)} for max_pool2d 2x2."""
     xm = mg.tensor(x, requires_grad=True)
 
     def ours_forward():
@@ -122,8 +142,13 @@ def pool_case(rng, repeats, warmup):
             xt.grad = None
             TF.max_pool2d(xt, 2).backward(dt)
 
-    compare("max_pool2d 2x2 forward", ours_forward, theirs_forward, repeats, warmup)
-    compare("max_pool2d 2x2 forward+backward", ours_train, theirs_train, repeats, warmup)
+    return {"forward": (ours_forward, theirs_forward), "train": (ours_train, theirs_train)}
+
+
+def pool_case(rng, repeats, warmup):
+    cases = pool_contenders(*pool_arrays(rng))
+    compare("max_pool2d 2x2 forward", *cases["forward"], repeats, warmup)
+    compare("max_pool2d 2x2 forward+backward", *cases["train"], repeats, warmup)
 
 
 def main():

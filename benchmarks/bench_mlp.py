@@ -2,16 +2,20 @@
 batch 128, float32: minigrad vs a hand-written NumPy version of the same math vs PyTorch CPU
 (2 threads), alternating in one run. The minigrad / NumPy ratio is the engine's overhead.
 
-Run: python benchmarks/bench_mlp.py [--quick]
+Run: python benchmarks/bench_mlp.py [--quick]   (the suite, python -m benchmarks, imports it)
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
-from timing import alternate, report, torch_or_none
 
-import minigrad as mg
-import minigrad.functional as F
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import minigrad as mg  # noqa: E402
+import minigrad.functional as F  # noqa: E402
+from benchmarks.timing import alternate, report, torch_or_none  # noqa: E402
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -29,12 +33,18 @@ def init_weights(seed=0):
     return layers
 
 
-def numpy_step(layers, x, y):
-    """Reference: the same step written directly in NumPy (no autograd)."""
+def numpy_forward(layers, x):
+    """Every layer's output, input first: [x, relu(x W1^T + b1), ..., logits]."""
     acts = [x]
     for i, (w, b) in enumerate(layers):
         z = acts[-1] @ w.T + b
         acts.append(np.maximum(z, 0) if i < len(layers) - 1 else z)
+    return acts
+
+
+def numpy_step(layers, x, y):
+    """Reference: the same step written directly in NumPy (no autograd)."""
+    acts = numpy_forward(layers, x)
     logits = acts[-1]
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
@@ -52,19 +62,36 @@ def numpy_step(layers, x, y):
         b -= LR * db
 
 
+def minigrad_forward(params, x):
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = F.linear(h, w, b)
+        if i < len(params) - 1:
+            h = F.relu(h)
+    return h
+
+
+def minigrad_params(layers):
+    return [(mg.tensor(w, requires_grad=True), mg.tensor(b, requires_grad=True)) for w, b in layers]
+
+
+def minigrad_inference(layers, x):
+    params = minigrad_params(layers)
+    xt = mg.tensor(x)
+
+    def infer():
+        with mg.no_grad():
+            minigrad_forward(params, xt)
+
+    return infer
+
+
 def minigrad_setup(layers, x, y):
-    params = [
-        (mg.tensor(w, requires_grad=True), mg.tensor(b, requires_grad=True)) for w, b in layers
-    ]
+    params = minigrad_params(layers)
     xt, yt = mg.tensor(x), mg.tensor(y)
 
     def step():
-        h = xt
-        for i, (w, b) in enumerate(params):
-            h = F.linear(h, w, b)
-            if i < len(params) - 1:
-                h = F.relu(h)
-        loss = F.cross_entropy(h, yt)
+        loss = F.cross_entropy(minigrad_forward(params, xt), yt)
         for w, b in params:
             w.grad = b.grad = None
         loss.backward()
@@ -75,7 +102,7 @@ def minigrad_setup(layers, x, y):
     return step
 
 
-def torch_setup(torch, layers, x, y):
+def torch_net(torch, layers):
     net = torch.nn.Sequential(
         torch.nn.Linear(784, 512),
         torch.nn.ReLU(),
@@ -87,6 +114,22 @@ def torch_setup(torch, layers, x, y):
         for layer, (w, b) in zip(net[::2], layers):
             layer.weight.copy_(torch.from_numpy(w))
             layer.bias.copy_(torch.from_numpy(b))
+    return net
+
+
+def torch_inference(torch, layers, x):
+    net = torch_net(torch, layers)
+    xt = torch.from_numpy(x)
+
+    def infer():
+        with torch.no_grad():
+            net(xt)
+
+    return infer
+
+
+def torch_setup(torch, layers, x, y):
+    net = torch_net(torch, layers)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
