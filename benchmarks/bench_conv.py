@@ -2,7 +2,8 @@
 Usage: python benchmarks/bench_conv.py [--quick]    (PyTorch is skipped when not installed)
 
 Each case runs minigrad and PyTorch alternately, after a warm-up, and prints the median time
-of the repeats in ms and the ratio minigrad / PyTorch (lower is better, 1.0 = as fast).
+of the repeats in ms and the ratio minigrad / PyTorch (lower is better, 1.0 = as fast). The
+best (minimum) times are printed too: on a shared machine they are the steadier figure.
 """
 
 import argparse

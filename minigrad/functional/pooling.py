@@ -68,7 +68,7 @@ def _pool_args(fn, x, kernel_size, stride, padding, dilation, ceil_mode):
     return kernel, stride, tuple(pads), dilation, tuple(out_size)
 
 
-# --------------------------------------------------------------------------- max pooling
+# --------------------------------------------------------------------------- tiling windows
 
 
 def _tiles(kernel, stride, dilation, padded_shape, out_size):
@@ -94,6 +94,9 @@ def _spread(a, kernel):
     b, oh, ow, c = a.shape
     blocks = xp.broadcast_to(_blocks(a, (1, 1)), (b, oh, kernel[0], ow, kernel[1], c))
     return xp.reshape(blocks, (b, oh * kernel[0], ow * kernel[1], c))
+
+
+# --------------------------------------------------------------------------- max pooling
 
 
 def _tiled_max_grad(x, y, dout, kernel):
