@@ -53,11 +53,13 @@ def compare(name, ours, theirs, repeats, warmup):
             t_theirs.append(timed(theirs))
     mine = statistics.median(t_ours)
     if theirs is None:
-        print(f"{name:<34} minigrad {mine:8.2f} ms   (PyTorch not installed)")
+        print(f"{name:<32} minigrad {mine:7.2f} ms (best {min(t_ours):6.2f})   no PyTorch")
         return
     other = statistics.median(t_theirs)
+    best = min(t_ours) / min(t_theirs)
     print(
-        f"{name:<34} minigrad {mine:8.2f} ms   PyTorch {other:8.2f} ms   ratio {mine / other:5.2f}x"
+        f"{name:<32} minigrad {mine:7.2f} ms   PyTorch {other:7.2f} ms   ratio {mine / other:5.2f}x"
+        f"   (best {min(t_ours):6.2f} / {min(t_theirs):6.2f} = {best:5.2f}x)"
     )
 
 
