@@ -105,7 +105,7 @@ def steepest_before_minimum(lrs, losses):
     return lrs[int(np.argmin(slopes))]
 
 
-def save_plots(result, path):
+def save_plots(result, suggestion, path):
     """Loss vs lr (log axis) as `path`, and the lr sweep by step next to it; needs matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -117,7 +117,7 @@ def save_plots(result, path):
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     axes.plot(result["lrs"], result["losses"])
-    axes.axvline(result["suggestion"], color="tab:red", linestyle="--", label="suggestion")
+    axes.axvline(suggestion, color="tab:red", linestyle="--", label="suggestion")
     axes.set(xscale="log", xlabel="learning rate", ylabel="smoothed loss", title="LR range test")
     axes.legend()
     figure.tight_layout()
@@ -185,7 +185,7 @@ def main():
     if suggestion > at_min:
         suggestion = steepest_before_minimum(lrs, losses)
         print(f"  it lies past the loss minimum; steepest descent before it: {suggestion:.3g}")
-    save_plots(result, args.plot)
+    save_plots(result, suggestion, args.plot)
     if args.train_steps > 0:
         test_loader = make_loader(args, test_set, shuffle=False)
         for lr in (suggestion, suggestion / 100):

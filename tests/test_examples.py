@@ -1,0 +1,118 @@
+"""Smoke tests of examples/: each script runs as a subprocess at tiny sizes and must exit 0 and
+print the numbers its docstring promises. Read the examples themselves for what they teach.
+
+No test touches the network: CIFAR-10 runs on --fake-data, the others on synthetic data or the
+local Debian copy of Fashion-MNIST (skipped when absent).
+"""
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def run_example(name, *args, timeout=120):
+    """stdout of `python examples/<name> args...`; fails with its stderr on a non-zero exit."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, name), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{name} exited with {done.returncode}:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def number(pattern, text):
+    """The float captured by `pattern` in `text` (the test fails when it is missing)."""
+    found = re.search(pattern, text)
+    assert found, f"no match for {pattern!r} in:\n{text}"
+    return float(found.group(1))
+
+
+def last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+# --------------------------------------------------------------------------- quick ones
+
+
+def test_autograd_basics():
+    out = run_example("autograd_basics.py")
+    assert number(r"line: w = (-?[\d.]+)", out) == pytest.approx(3.0, abs=0.05)
+    assert number(r"line: w = .*, b = (-?[\d.]+)", out) == pytest.approx(-1.0, abs=0.05)
+    assert number(r"network: final loss ([\d.]+)", out) < 0.01
+
+
+def test_write_your_own_layer():
+    out = run_example("write_your_own_layer.py", "--examples", "5", "--steps", "200")
+    assert "gradcheck(squareplus): OK" in out
+    # the planted bug (backward without the 1/2) is caught, and its table shows analytic = 2x
+    assert "gradcheck(buggy) caught the planted bug" in out
+    assert re.search(r"input\s+index\s+numeric\s+analytic\s+error", out)
+    row = re.search(r"input0\s+\(\d+, \d+\)\s+(-?[\d.e+-]+)\s+(-?[\d.e+-]+)", out)
+    assert float(row.group(2)) == pytest.approx(2 * float(row.group(1)), rel=1e-4)
+    assert "hypothesis property test (5 examples): OK" in out
+    assert "hypothesis on the buggy version: caught" in out
+    assert "gradcheck(model with SquarePlusLayer, params): OK" in out
+    assert number(r"train accuracy ([\d.]+)", out) >= 0.95
+
+
+def test_recipe_diagnostics_flags_the_broken_model():
+    out = run_example("recipe_diagnostics.py", "--synthetic", "--batch", "32", "--steps", "60")
+    assert "SYNTHETIC" in out
+    assert "healthy model: 5 of 5 passed" in out
+    assert last_line(out) == "broken model: 5 of 5 flagged"
+    broken = out.split("=== broken model")[1]
+    assert "in eval mode where train was expected" in broken
+    assert "too high" in broken  # initial loss well above log(10)
+    assert "cannot memorise" in broken or "loss became" in broken
+    assert "saturated: gradients vanish" in broken
+    assert "too large: lower the learning rate" in broken
+
+
+def test_lr_range_test(tmp_path):
+    plot = str(tmp_path / "lr.png")
+    args = ["--synthetic", "--model", "mlp", "--limit", "512", "--num-iter", "40"]
+    out = run_example("lr_range_test.py", *args, "--train-steps", "20", "--plot", plot)
+    suggestion = number(r"suggested lr: ([\d.e+-]+)", last_line(out))
+    assert 1e-4 <= suggestion <= 1.0
+    accuracies = [float(a) for a in re.findall(r"test accuracy ([\d.]+)", out)]
+    assert len(accuracies) == 2
+    assert accuracies[0] > accuracies[1] + 0.2  # the suggestion beats a 100x smaller lr
+    if "matplotlib is not installed" not in out:
+        assert os.path.getsize(plot) > 0
+
+
+# --------------------------------------------------------------------------- training runs
+# The slowest tests (a few seconds each at these sizes): a real CNN forward and backward.
+
+
+@pytest.mark.parametrize(
+    "optimizer, schedule, clip",
+    [("adamw", "onecycle", "1.0"), ("sgd", "cosine", "5.0")],
+)
+def test_train_cifar10_on_fake_data(optimizer, schedule, clip):
+    args = ["--fake-data", "--epochs", "1", "--limit", "128", "--batch-size", "64"]
+    args += ["--optimizer", optimizer, "--schedule", schedule, "--clip", clip]
+    out = run_example("train_cifar10.py", *args)
+    assert out.startswith("fake data: 128 train / 64 test images")
+    assert math.isfinite(number(r"epoch 1: train loss ([\d.]+)", out))
+    assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
+def test_train_mnist_one_epoch():
+    out = run_example("train_mnist.py", "--epochs", "1", "--limit", "512")
+    assert "512 train / 10000 test images" in out
+    assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.4
