@@ -64,13 +64,23 @@ _ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1
 
 
 def _rational(num, den, t):
-    """Cody's P(t)/Q(t): num[-1] leads the numerator, Q is monic, both evaluated by Horner."""
+    """Cody's P(t)/Q(t): num[-1] leads the numerator, Q is monic, both evaluated by Horner.
+
+    In place on two fresh arrays: a temporary per step costs more than the arithmetic."""
     top = num[-1] * t
-    bottom = t
-    for a, b in zip(num[:-2], den[:-1]):
-        top = (top + a) * t
-        bottom = (bottom + b) * t
-    return (top + num[-2]) / (bottom + den[-1])
+    bottom = t + den[0]
+    top += num[0]
+    top *= t
+    bottom *= t
+    for a, b in zip(num[1:-2], den[1:-1]):
+        top += a
+        top *= t
+        bottom += b
+        bottom *= t
+    top += num[-2]
+    bottom += den[-1]
+    top /= bottom
+    return top
 
 
 def _exp_neg_square(xp, y):
