@@ -1,0 +1,468 @@
+"""The benchmark suite: minigrad against PyTorch CPU (2 threads) and hand-written NumPy, in one
+run, printed as one table. Read README.md for the rows; models.py and numpy_cnn.py hold the nets.
+
+    python -m benchmarks [--quick] [--only NAME ...] [--runs N] [--markdown]
+
+Every timed row warms up, then runs its contenders round-robin and keeps the median (timing.py),
+so a slow spell of a shared machine hits every framework alike. Ratios are THROUGHPUT ratios:
+> 1 means minigrad is faster (or, for memory, uses less).
+"""
+
+import argparse
+import os
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, memory, models
+from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
+from benchmarks.timing import alternate, torch_or_none
+
+FRAMEWORKS = ("minigrad", "pytorch", "numpy")
+
+
+@dataclass
+class Row:
+    """One table line: a value per framework (None = not run) in `unit`."""
+
+    name: str
+    unit: str
+    values: dict
+    higher_is_better: bool = False
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    repeats: int
+    warmup: int
+    memory_steps: int
+    torch: object
+
+
+def _timed(name, settings, contenders, inner=1):
+    """A Row of median ms per call for the contenders that exist (value None skips one)."""
+    present = {k: fn for k, fn in contenders.items() if fn is not None}
+    seconds = alternate(present, repeats=settings.repeats, warmup=settings.warmup, inner=inner)
+    return Row(name, "ms", {k: seconds[k] * 1e3 if k in seconds else None for k in FRAMEWORKS})
+
+
+# --------------------------------------------------------------------------- MLP
+
+
+def mlp_rows(s):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((models.BATCH, 784)).astype(np.float32)
+    y = rng.integers(0, 10, models.BATCH)
+    numpy_layers = bench_mlp.init_weights()
+    train = {
+        "minigrad": bench_mlp.minigrad_setup(bench_mlp.init_weights(), x, y),
+        "pytorch": s.torch and bench_mlp.torch_setup(s.torch, bench_mlp.init_weights(), x, y),
+        "numpy": lambda: bench_mlp.numpy_step(numpy_layers, x, y),
+    }
+    infer = {
+        "minigrad": bench_mlp.minigrad_inference(numpy_layers, x),
+        "pytorch": s.torch and bench_mlp.torch_inference(s.torch, numpy_layers, x),
+        "numpy": lambda: bench_mlp.numpy_forward(numpy_layers, x),
+    }
+    return [
+        _timed("MLP 784-512-512-10 train step (SGD)", s, train, inner=3),
+        _timed("MLP 784-512-512-10 inference", s, infer, inner=3),
+    ]
+
+
+# --------------------------------------------------------------------------- CNN
+
+
+def _cnn_train_contenders(s, batchnorm):
+    x, y = models.cnn_batch()
+    weights = models.cnn_weights(batchnorm=batchnorm)
+    net = NumpyCNN(weights, batchnorm)
+    model = models.minigrad_cnn(weights, batchnorm)
+    contenders = {
+        "minigrad": models.minigrad_train_step(model, x, y),
+        "pytorch": None,
+        "numpy": lambda: net.train_step(x, y),
+    }
+    if s.torch is not None:
+        theirs = models.torch_cnn(s.torch, weights, batchnorm)
+        contenders["pytorch"] = models.torch_train_step(s.torch, theirs, x, y)
+    return contenders
+
+
+def cnn_rows(s):
+    x, _ = models.cnn_batch()
+    weights = models.cnn_weights()
+    net = NumpyCNN(weights)
+    infer = {
+        "minigrad": models.minigrad_inference(models.minigrad_cnn(weights), x),
+        "pytorch": None,
+        "numpy": lambda: net.forward(x, training=False),
+    }
+    if s.torch is not None:
+        infer["pytorch"] = models.torch_inference(s.torch, models.torch_cnn(s.torch, weights), x)
+    return [
+        _timed("CNN train step (SGD momentum)", s, _cnn_train_contenders(s, False)),
+        _timed("CNN inference (eval, no_grad)", s, infer),
+    ]
+
+
+def cnn_bn_rows(s):
+    return [_timed("CNN+BatchNorm train step", s, _cnn_train_contenders(s, True))]
+
+
+# --------------------------------------------------------------------------- single layers
+
+
+def _nhwc(a):
+    """The NHWC array behind a channels-last (B, C, H, W) view."""
+    return a.transpose(0, 2, 3, 1)
+
+
+def conv_rows(s):
+    x, w, b, dout = bench_conv.conv_arrays(np.random.default_rng(0))
+    cases = bench_conv.conv_contenders(x, w, b, dout)
+    conv = Conv(w, b)
+    x_nhwc, dout_nhwc = _nhwc(x), _nhwc(dout)
+
+    def numpy_train():
+        conv.forward(x_nhwc)
+        conv.backward(dout_nhwc)
+
+    forward = dict(zip(FRAMEWORKS, (*cases["forward"], lambda: conv.forward(x_nhwc))))
+    train = dict(zip(FRAMEWORKS, (*cases["train"], numpy_train)))
+    return [
+        _timed("conv2d (128,32,14,14)x(64,32,3,3) p1 fwd", s, forward),
+        _timed("conv2d (128,32,14,14)x(64,32,3,3) p1 fwd+bwd", s, train),
+    ]
+
+
+def pool_rows(s):
+    x, dout = bench_conv.pool_arrays(np.random.default_rng(1))
+    cases = bench_conv.pool_contenders(x, dout)
+    pool = MaxPool2()
+    x_nhwc, dout_nhwc = _nhwc(x), _nhwc(dout)
+
+    def numpy_train():
+        pool.forward(x_nhwc)
+        pool.backward(dout_nhwc)
+
+    train = dict(zip(FRAMEWORKS, (*cases["train"], numpy_train)))
+    return [_timed("max_pool2d 2x2 (128,32,28,28) fwd+bwd", s, train)]
+
+
+def batchnorm_rows(s):
+    """Channels-last input, as a conv output in minigrad is (and as the NumPy net's NHWC)."""
+    rng = np.random.default_rng(0)
+    x = bench_batchnorm.channels_last(rng.standard_normal(bench_batchnorm.SHAPE, np.float32))
+    dout = bench_batchnorm.channels_last(rng.standard_normal(bench_batchnorm.SHAPE, np.float32))
+    channels = x.shape[1]
+    norm = BatchNorm(np.ones(channels, np.float32), np.zeros(channels, np.float32))
+    x_nhwc, dout_nhwc = _nhwc(x), _nhwc(dout)
+
+    def numpy_train():
+        norm.forward(x_nhwc)
+        norm.backward(dout_nhwc)
+
+    train = {
+        "minigrad": bench_batchnorm.ours_step(x, dout),
+        "pytorch": s.torch and bench_batchnorm.torch_step(x, dout),
+        "numpy": numpy_train,
+    }
+    return [_timed("BatchNorm2d (128,32,28,28) train fwd+bwd", s, train)]
+
+
+# --------------------------------------------------------------------------- optimizer, data
+
+
+def _numpy_adam(params, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """A step closure of Adam on raw arrays, in place: the textbook update, no framework."""
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    t = [0]
+
+    def step():
+        t[0] += 1
+        c1 = 1 - betas[0] ** t[0]
+        c2 = 1 - betas[1] ** t[0]
+        for p, g, m_i, v_i in zip(params, grads, m, v):
+            m_i *= betas[0]
+            m_i += (1 - betas[0]) * g
+            v_i *= betas[1]
+            v_i += (1 - betas[1]) * (g * g)
+            denom = np.sqrt(v_i)
+            denom /= np.sqrt(c2)
+            denom += eps
+            p -= (lr / c1) * m_i / denom
+
+    return step
+
+
+def adam_rows(s):
+    weights, grads = bench_adam._arrays(0), bench_adam._arrays(1)
+    contenders = {
+        "minigrad": bench_adam.minigrad_step_fn(weights, grads),
+        "pytorch": s.torch and bench_adam.torch_step_fn(s.torch, weights, grads),
+        "numpy": _numpy_adam([w.copy() for w in weights], grads),
+    }
+    count = sum(w.size for w in weights)
+    return [_timed(f"Adam step, {count / 1e6:.2f}M parameters", s, contenders, inner=5)]
+
+
+def _drain(make_iterator, batches):
+    """A closure reading `batches` batches from a fresh iterator (the epoch's shuffle included)."""
+
+    def run():
+        iterator = make_iterator()
+        for _ in range(batches):
+            next(iterator)
+
+    return run
+
+
+def loader_rows(s):
+    from minigrad.data import DataLoader, TensorDataset
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60000, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 60000)
+    batches = 20 if s.repeats < 5 else 100
+    ours = DataLoader(TensorDataset(x, y), batch_size=models.BATCH, shuffle=True, seed=0)
+
+    def numpy_batches():
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), models.BATCH):
+            ids = order[start : start + models.BATCH]
+            yield x[ids], y[ids]
+
+    contenders = {
+        "minigrad": _drain(lambda: iter(ours), batches),
+        "pytorch": None,
+        "numpy": _drain(numpy_batches, batches),
+    }
+    if s.torch is not None:
+        data = s.torch.utils.data
+        dataset = data.TensorDataset(s.torch.from_numpy(x), s.torch.from_numpy(y))
+        theirs = data.DataLoader(dataset, batch_size=models.BATCH, shuffle=True)
+        contenders["pytorch"] = _drain(lambda: iter(theirs), batches)
+    row = _timed("DataLoader, shuffled 60000x1x28x28 float32", s, contenders)
+    row.values = {k: batches / (v / 1e3) if v else None for k, v in row.values.items()}
+    return [Row(row.name, "batch/s", row.values, higher_is_better=True)]
+
+
+def memory_rows(s):
+    values = {}
+    for framework in FRAMEWORKS:
+        if framework == "pytorch" and s.torch is None:
+            values[framework] = None
+            continue
+        values[framework] = memory.measure(framework, s.memory_steps)
+    name = f"peak RSS, {s.memory_steps} CNN train steps"
+    return [Row(name, "MiB", values, notes=["MiB of peak RSS (VmHWM) over the import baseline"])]
+
+
+# --------------------------------------------------------------------------- table
+
+
+def ratio(row, other):
+    """Throughput ratio minigrad / `other` (> 1 = minigrad better), or None."""
+    ours, theirs = row.values.get("minigrad"), row.values.get(other)
+    if not ours or not theirs:
+        return None
+    return ours / theirs if row.higher_is_better else theirs / ours
+
+
+def _cell(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(rows, markdown=False):
+    header = ["benchmark", "unit", "minigrad", "PyTorch", "NumPy ref", "mg/PT", "mg/NP"]
+    lines = []
+    for row in rows:
+        cells = [_cell(row.values.get(k), 1) for k in FRAMEWORKS]
+        ratios = [_cell(ratio(row, k)) for k in ("pytorch", "numpy")]
+        lines.append([row.name, row.unit, *cells, *ratios])
+    if markdown:
+        rule = ["---"] * 2 + ["---:"] * 5
+        return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *lines])
+    widths = [48, 8, 10, 10, 10, 7, 7]
+    out = []
+    for cells in [header, *lines]:
+        parts = [
+            f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))
+        ]
+        out.append(" ".join(parts))
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- time to accuracy
+
+
+def _train_mnist_example():
+    """examples/train_mnist.py as a module (examples/ is not a package)."""
+    import importlib.util
+
+    path = os.path.join(memory.ROOT, "examples", "train_mnist.py")
+    spec = importlib.util.spec_from_file_location("train_mnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _minigrad_epoch(example, train_set, test_set):
+    """Seconds for one epoch of the example's model with Adam, and its test accuracy after."""
+    import time
+
+    import minigrad as mg
+    import minigrad.functional as F
+    from minigrad import optim
+
+    mg.seed(0)
+    args = argparse.Namespace(
+        dataset="fashion", augment=False, limit=None, batch_size=models.BATCH, device="cpu", seed=0
+    )
+    train, test = example.make_loaders(args, train_set, test_set)
+    model = example.make_model()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    start = time.perf_counter()
+    for x, y in train:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    correct = 0
+    with mg.no_grad():
+        for x, y in test:
+            correct += int((model(x).numpy().argmax(axis=1) == y.numpy()).sum())
+    return seconds, correct / len(test_set)
+
+
+def _torch_model(torch):
+    """make_model()'s architecture in PyTorch (default init)."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Dropout(0.25),
+        nn.Linear(128, 10),
+    )
+
+
+def _torch_epoch(torch, example, train_set, test_set):
+    """The same epoch in PyTorch; batches are sliced from whole tensors, as minigrad's are."""
+    import time
+
+    torch.manual_seed(0)
+    mean, std = example.STATS["fashion"]
+    x, y = (torch.from_numpy(a) for a in train_set.arrays())
+    x_test, y_test = (torch.from_numpy(a) for a in test_set.arrays())
+    model = _torch_model(torch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    start = time.perf_counter()
+    order = torch.randperm(len(x))
+    for first in range(0, len(x), models.BATCH):
+        ids = order[first : first + models.BATCH]
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model((x[ids] - mean) / std), y[ids])
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        predicted = model((x_test - mean) / std).argmax(dim=1)
+    return seconds, float((predicted == y_test).float().mean())
+
+
+def epoch_rows(s):
+    from minigrad.data import FashionMNIST
+
+    try:
+        train_set, test_set = FashionMNIST(train=True), FashionMNIST(train=False)
+    except FileNotFoundError as missing:
+        print(f"epoch: skipped, Fashion-MNIST not found ({missing})")
+        return []
+    example = _train_mnist_example()
+    results = {"minigrad": _minigrad_epoch(example, train_set, test_set)}
+    if s.torch is not None:
+        results["pytorch"] = _torch_epoch(s.torch, example, train_set, test_set)
+    values = {k: results[k][0] if k in results else None for k in FRAMEWORKS}
+    notes = [f"{k}: test accuracy {acc:.4f} after 1 epoch" for k, (_, acc) in results.items()]
+    return [Row("Fashion-MNIST 1 epoch, train_mnist model, Adam", "s", values, notes=notes)]
+
+
+# --------------------------------------------------------------------------- main
+
+GROUPS = {
+    "mlp": mlp_rows,
+    "cnn": cnn_rows,
+    "cnn-bn": cnn_bn_rows,
+    "conv": conv_rows,
+    "pool": pool_rows,
+    "batchnorm": batchnorm_rows,
+    "adam": adam_rows,
+    "loader": loader_rows,
+    "memory": memory_rows,
+    "epoch": epoch_rows,
+}
+DEFAULT_GROUPS = [name for name in GROUPS if name != "epoch"]
+
+
+def median_rows(runs):
+    """One Row per benchmark holding the per-framework median over the suite's runs."""
+    merged = []
+    for rows in zip(*runs):
+        values = {}
+        for k in FRAMEWORKS:
+            cells = [row.values[k] for row in rows if row.values.get(k) is not None]
+            values[k] = statistics.median(cells) if cells else None
+        first = rows[0]
+        merged.append(Row(first.name, first.unit, values, first.higher_is_better, first.notes))
+    return merged
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few repeats (< 1 min)")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(GROUPS), help="run only these groups (epoch: opt-in)"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="run N times, print the medians")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch = torch_or_none(threads=2)
+    if args.quick:
+        settings = Settings(repeats=3, warmup=1, memory_steps=5, torch=torch)
+    else:
+        settings = Settings(repeats=15, warmup=3, memory_steps=20, torch=torch)
+    groups = args.only or DEFAULT_GROUPS
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    runs = []
+    for _ in range(args.runs):
+        runs.append([row for name in groups for row in GROUPS[name](settings)])
+    rows = median_rows(runs)
+    version = torch.__version__ if torch is not None else "not installed"
+    print(f"\nbatch {models.BATCH}, float32; PyTorch {version} (2 threads); numpy {np.__version__}")
+    print(f"1-min load average at start: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
+    print(format_table(rows, args.markdown))
+    for row in rows:
+        for note in row.notes:
+            print(f"  {row.name}: {note}")
+    print("ratios: throughput minigrad / other, > 1 = minigrad faster (memory: smaller)")
