@@ -77,7 +77,7 @@ def conv_arrays(rng):
 
 def conv_contenders(x, w, b, dout):
     """{"forward": (minigrad fn, torch fn or None), "train": (...)} for conv2d 3x3 pad 1."""
-    xm = mg.tensor(x, requires_grad=True)
+    xm = mg.Tensor(x, requires_grad=True)  # wraps x as it is: mg.tensor() would copy to NCHW
     wm = mg.tensor(w, requires_grad=True)
     bm = mg.tensor(b, requires_grad=True)
 
@@ -122,7 +122,7 @@ def pool_arrays(rng):
 
 def pool_contenders(x, dout):
     """{"forward": (minigrad fn, torch fn or None), "train": (...)} for max_pool2d 2x2."""
-    xm = mg.tensor(x, requires_grad=True)
+    xm = mg.Tensor(x, requires_grad=True)  # keeps the channels-last memory
 
     def ours_forward():
         with mg.no_grad():
