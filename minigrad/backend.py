@@ -316,4 +316,3 @@ def window_view(x, kernel, stride, dilation, out_size):
         sc,
     )
     return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
-
