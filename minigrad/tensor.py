@@ -554,7 +554,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
             dtype = "int64"
         data = host
     if isinstance(data, np.ndarray):
-        data = data.copy()  # some devices (strict) would otherwise wrap the caller's memory
+        data = data.copy(order="K")  # keep its memory layout (e.g. channels-last); own it
     array = backend.to_device(data, device, dtype=dtype)
     if backend.is_array(data) and array is data and not isinstance(data, np.ndarray):
         array = backend.xp_of(array).asarray(array, copy=True)
