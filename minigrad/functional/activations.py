@@ -93,17 +93,20 @@ def _exp_neg_square(xp, y):
 def _erf_and_erfc(xp, x):
     """(erf(x), erfc(x)) of a raw array, each to full relative precision."""
     y = xp.clip(xp.abs(x), 0.0, 28.0)  # erfc(28) underflows to 0: beyond it both are exact
-    small = y <= 0.46875
+    # the pieces are blended as m * a + (1 - m) * b with 0/1 masks m, which is exact since every
+    # piece is finite for every y (NumPy's where() is several times slower on random masks)
+    small = _mask(xp, y <= 0.46875, y)
+    middle = _mask(xp, y <= 4.0, y)
     erf_small = y * _rational(_ERF_A, _ERF_B, y * y)
     far = xp.maximum(y, 4.0)  # clamped: 1/far^2 must not divide by zero where it is unused
     z = 1 / (far * far)
     erfcx_far = (INV_SQRT_PI - z * _rational(_ERF_P, _ERF_Q, z)) / far
-    erfcx = xp.where(y <= 4.0, _rational(_ERF_C, _ERF_D, y), erfcx_far)
+    erfcx = middle * _rational(_ERF_C, _ERF_D, y) + (1 - middle) * erfcx_far
     erfc_big = _exp_neg_square(xp, y) * erfcx
-    erf_y = xp.where(small, erf_small, 1 - erfc_big)
-    erfc_y = xp.where(small, 1 - erf_small, erfc_big)
-    negative = x < 0
-    return xp.where(negative, -erf_y, erf_y), xp.where(negative, 2 - erfc_y, erfc_y)
+    erf_y = small * erf_small + (1 - small) * (1 - erfc_big)
+    erfc_y = small * (1 - erf_small) + (1 - small) * erfc_big
+    negative = _mask(xp, x < 0, y)
+    return erf_y * (1 - 2 * negative), erfc_y + negative * (2 - 2 * erfc_y)
 
 
 def erf_array(x):
@@ -125,11 +128,10 @@ class LeakyReLU(Function):
     `a` is a number (leaky_relu) or an array of per-element slopes (rrelu's noise)."""
 
     def forward(self, x, *, slope):
-        xp = self.xp
-        positive = x > 0
-        if self.needs_input_grad[0]:
-            self.scale = xp.where(positive, xp.ones_like(x), slope * xp.ones_like(x))
-        return xp.where(positive, x, slope * x)
+        positive = _mask(self.xp, x > 0, x)
+        scale = positive + (1 - positive) * slope  # exactly 1 or a: no where() on a random mask
+        self.scale = scale if self.needs_input_grad[0] else None
+        return x * scale
 
     def backward(self, dout):
         return (dout * self.scale,)
@@ -170,16 +172,17 @@ class ELU(Function):
     """y = s x if x > 0 else s a (exp(k x) - 1);  dx = dout * (s if x > 0 else s a k exp(k x))
 
     One Function for three activations: elu (s = k = 1), selu (s, a of Klambauer et al.)
-    and celu (k = 1/a). exp runs on min(x, 0): the unused branch must not overflow."""
+    and celu (k = 1/a). As y = s (max(x, 0) + a (exp(k min(x, 0)) - 1)), exp never overflows
+    and each branch adds an exact 0 to the other, for every x including +-inf."""
 
     def forward(self, x, *, alpha, scale, input_scale):
         xp = self.xp
-        positive = x > 0
         em1 = xp.expm1(xp.minimum(x, 0.0) * input_scale)
         if self.needs_input_grad[0]:
-            slope_neg = (scale * alpha * input_scale) * (em1 + 1)
-            self.slope = xp.where(positive, scale * xp.ones_like(x), slope_neg)
-        return xp.where(positive, scale * x, (scale * alpha) * em1)
+            positive = _mask(xp, x > 0, x)
+            negative_slope = (alpha * input_scale) * (em1 + 1)
+            self.slope = scale * (positive + (1 - positive) * negative_slope)
+        return scale * (xp.maximum(x, 0.0) + alpha * em1)
 
     def backward(self, dout):
         return (dout * self.slope,)
@@ -440,8 +443,9 @@ class Hardswish(Function):
     def forward(self, x):
         xp = self.xp
         if self.needs_input_grad[0]:
-            middle = xp.where(x <= 3, x / 3 + 0.5, xp.ones_like(x))
-            self.slope = xp.where(x < -3, xp.zeros_like(x), middle)
+            middle = _mask(xp, (x >= -3) & (x <= 3), x)
+            above = _mask(xp, x > 3, x)
+            self.slope = middle * (xp.clip(x, -3.0, 3.0) / 3 + 0.5) + above
         return x * xp.clip(x + 3, 0.0, 6.0) / 6
 
     def backward(self, dout):
