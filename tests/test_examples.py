@@ -103,10 +103,10 @@ def test_lr_range_test(tmp_path):
     [("adamw", "onecycle", "1.0"), ("sgd", "cosine", "5.0")],
 )
 def test_train_cifar10_on_fake_data(optimizer, schedule, clip):
-    args = ["--fake-data", "--epochs", "1", "--limit", "128", "--batch-size", "64"]
+    args = ["--fake-data", "--epochs", "1", "--limit", "64", "--batch-size", "32"]
     args += ["--optimizer", optimizer, "--schedule", schedule, "--clip", clip]
     out = run_example("train_cifar10.py", *args)
-    assert out.startswith("fake data: 128 train / 64 test images")
+    assert out.startswith("fake data: 64 train / 64 test images")
     assert math.isfinite(number(r"epoch 1: train loss ([\d.]+)", out))
     assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
 
