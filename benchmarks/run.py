@@ -1,7 +1,7 @@
 """The benchmark suite: minigrad against PyTorch CPU (2 threads) and hand-written NumPy, in one
 run, printed as one table. Read README.md for the rows; models.py and numpy_cnn.py hold the nets.
 
-    python -m benchmarks [--quick] [--only NAME ...] [--runs N] [--markdown]
+    python -m benchmarks [--quick] [--only NAME ...] [--runs N] [--markdown] [--check]
 
 Every timed row warms up, then runs its contenders round-robin and keeps the median (timing.py),
 so a slow spell of a shared machine hits every framework alike. Ratios are THROUGHPUT ratios:
@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, memory, models
 from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
+from benchmarks.numpy_cnn import check as check_numpy_cnn
 from benchmarks.timing import alternate, torch_or_none
 
 FRAMEWORKS = ("minigrad", "pytorch", "numpy")
@@ -442,12 +443,17 @@ def parse_args(argv=None):
     )
     parser.add_argument("--runs", type=int, default=1, help="run N times, print the medians")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--check", action="store_true", help="first check the NumPy CNN's gradients (numpy_cnn)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch = torch_or_none(threads=2)
+    if args.check:
+        check_numpy_cnn()
     if args.quick:
         settings = Settings(repeats=3, warmup=1, memory_steps=5, torch=torch)
     else:
@@ -458,8 +464,8 @@ def main(argv=None):
     for _ in range(args.runs):
         runs.append([row for name in groups for row in GROUPS[name](settings)])
     rows = median_rows(runs)
-    version = torch.__version__ if torch is not None else "not installed"
-    print(f"\nbatch {models.BATCH}, float32; PyTorch {version} (2 threads); numpy {np.__version__}")
+    version = f"{torch.__version__} (2 threads)" if torch is not None else "not installed"
+    print(f"\nbatch {models.BATCH}, float32; PyTorch {version}; numpy {np.__version__}")
     print(f"1-min load average at start: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
     print(format_table(rows, args.markdown))
     for row in rows:
