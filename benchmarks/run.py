@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, memory, models
+from benchmarks.epoch import epoch_rows
 from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
 from benchmarks.numpy_cnn import check as check_numpy_cnn
 from benchmarks.timing import alternate, torch_or_none
@@ -296,113 +297,6 @@ def format_table(rows, markdown=False):
         ]
         out.append(" ".join(parts))
     return "\n".join(out)
-
-
-# --------------------------------------------------------------------------- time to accuracy
-
-
-def _train_mnist_example():
-    """examples/train_mnist.py as a module (examples/ is not a package)."""
-    import importlib.util
-
-    path = os.path.join(memory.ROOT, "examples", "train_mnist.py")
-    spec = importlib.util.spec_from_file_location("train_mnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _minigrad_epoch(example, train_set, test_set):
-    """Seconds for one epoch of the example's model with Adam, and its test accuracy after."""
-    import time
-
-    import minigrad as mg
-    import minigrad.functional as F
-    from minigrad import optim
-
-    mg.seed(0)
-    args = argparse.Namespace(
-        dataset="fashion", augment=False, limit=None, batch_size=models.BATCH, device="cpu", seed=0
-    )
-    train, test = example.make_loaders(args, train_set, test_set)
-    model = example.make_model()
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    start = time.perf_counter()
-    for x, y in train:
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
-    model.eval()
-    correct = 0
-    with mg.no_grad():
-        for x, y in test:
-            correct += int((model(x).numpy().argmax(axis=1) == y.numpy()).sum())
-    return seconds, correct / len(test_set)
-
-
-def _torch_model(torch):
-    """make_model()'s architecture in PyTorch (default init)."""
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1, bias=False),
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Dropout(0.25),
-        nn.Linear(128, 10),
-    )
-
-
-def _torch_epoch(torch, example, train_set, test_set):
-    """The same epoch in PyTorch; batches are sliced from whole tensors, as minigrad's are."""
-    import time
-
-    torch.manual_seed(0)
-    mean, std = example.STATS["fashion"]
-    x, y = (torch.from_numpy(a) for a in train_set.arrays())
-    x_test, y_test = (torch.from_numpy(a) for a in test_set.arrays())
-    model = _torch_model(torch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    start = time.perf_counter()
-    order = torch.randperm(len(x))
-    for first in range(0, len(x), models.BATCH):
-        ids = order[first : first + models.BATCH]
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model((x[ids] - mean) / std), y[ids])
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
-    model.eval()
-    with torch.no_grad():
-        predicted = model((x_test - mean) / std).argmax(dim=1)
-    return seconds, float((predicted == y_test).float().mean())
-
-
-def epoch_rows(s):
-    from minigrad.data import FashionMNIST
-
-    try:
-        train_set, test_set = FashionMNIST(train=True), FashionMNIST(train=False)
-    except FileNotFoundError as missing:
-        print(f"epoch: skipped, Fashion-MNIST not found ({missing})")
-        return []
-    example = _train_mnist_example()
-    results = {"minigrad": _minigrad_epoch(example, train_set, test_set)}
-    if s.torch is not None:
-        results["pytorch"] = _torch_epoch(s.torch, example, train_set, test_set)
-    values = {k: results[k][0] if k in results else None for k in FRAMEWORKS}
-    notes = [f"{k}: test accuracy {acc:.4f} after 1 epoch" for k, (_, acc) in results.items()]
-    return [Row("Fashion-MNIST 1 epoch, train_mnist model, Adam", "s", values, notes=notes)]
 
 
 # --------------------------------------------------------------------------- main
