@@ -168,3 +168,12 @@ def test_lr_range_test_sweeps_suggests_and_restores(device):
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(backend.to_host(v), before[k])
     assert opt.param_groups[0]["lr"] == 0.01 and opt.state == {}
+
+
+def test_lr_suggestion_stays_below_the_loss_minimum():
+    from minigrad.optim.lr_finder import _steepest_descent
+
+    lrs = [10.0**e for e in range(-6, 2)]
+    # gentle fall to a minimum at 1e-2, then a much steeper rise (divergence)
+    losses = [2.3, 2.2, 1.8, 1.2, 1.0, 3.0, 9.0, 30.0]
+    assert _steepest_descent(lrs, losses) == 1e-4

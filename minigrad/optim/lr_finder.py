@@ -32,12 +32,16 @@ def _batches_forever(batches):
 
 
 def _steepest_descent(lrs, losses):
-    """The lr where the smoothed loss falls fastest against log(lr)."""
+    """The lr where the smoothed loss falls fastest against log(lr), searched only up to the
+    lowest loss: past the minimum the loss rises, and a steep stretch there is divergence."""
     if len(lrs) < 2:
         return lrs[0] if lrs else None
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    if lowest == 0:
+        return lrs[0]
     slopes = [
         (losses[i + 1] - losses[i]) / (math.log(lrs[i + 1]) - math.log(lrs[i]))
-        for i in range(len(lrs) - 1)
+        for i in range(lowest)
     ]
     best = min(range(len(slopes)), key=slopes.__getitem__)
     return lrs[best]
