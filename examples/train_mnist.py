@@ -86,6 +86,7 @@ def parse_args():
     parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none")
     parser.add_argument("--augment", action="store_true", help="random crop (pad 2) and flips")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
+    parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
@@ -106,6 +107,8 @@ def make_loaders(args, train_set, test_set):
         train_tf = T.Compose(steps + [normalize])
     if args.limit:
         train_set = mg.data.Subset(train_set, range(min(args.limit, len(train_set))))
+    if args.test_limit:
+        test_set = mg.data.Subset(test_set, range(min(args.test_limit, len(test_set))))
     common = dict(batch_size=args.batch_size, device=args.device)
     train = DataLoader(train_set, shuffle=True, seed=args.seed, transform=train_tf, **common)
     test = DataLoader(test_set, transform=normalize, **common)
@@ -142,7 +145,7 @@ def main():
         stepper = OneCycleEveryBatch(optimizer, one_cycle)
     scheduler = make_scheduler(args, optimizer, len(train_loader))
     print(
-        f"{args.dataset}: {len(train_loader.dataset)} train / {len(test_set)} test images, "
+        f"{args.dataset}: {len(train_loader.dataset)} train / {len(test_loader.dataset)} test images, "
         f"device {args.device}, {sum(p.numel() for p in model.parameters())} parameters"
     )
     start = time.perf_counter()
