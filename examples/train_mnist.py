@@ -144,10 +144,9 @@ def main():
         )
         stepper = OneCycleEveryBatch(optimizer, one_cycle)
     scheduler = make_scheduler(args, optimizer, len(train_loader))
-    print(
-        f"{args.dataset}: {len(train_loader.dataset)} train / {len(test_loader.dataset)} test images, "
-        f"device {args.device}, {sum(p.numel() for p in model.parameters())} parameters"
-    )
+    sizes = f"{len(train_loader.dataset)} train / {len(test_loader.dataset)} test images"
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{args.dataset}: {sizes}, device {args.device}, {n_params} parameters")
     start = time.perf_counter()
     rows = fit(
         model,
