@@ -1,0 +1,443 @@
+"""Differentiable reductions, shape changes and indexing: sum/mean/var/amax, reshape, permute,
+expand, cat, pad, to(), x[index]. Read ops.py first (arithmetic); functional/ comes next.
+"""
+
+import builtins
+import math
+
+from minigrad import backend
+from minigrad.tensor import Function, Tensor
+
+
+def _as_float(xp, mask, like):
+    """A boolean mask as 0/1 in the dtype of `like` (the array API does not mix bool and float)."""
+    return xp.astype(mask, like.dtype)
+
+
+def _axes(dim, ndim):
+    """PyTorch's dim (None, int or tuple; negatives allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for d in dims:
+        if not -ndim <= d < builtins.max(ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dims")
+    return tuple(sorted(d % builtins.max(ndim, 1) for d in dims))
+
+
+def _restore_reduced(xp, dout, axes, keepdim, shape):
+    """Broadcast the gradient of a reduction back over the axes it removed."""
+    if not keepdim:
+        dout = xp.reshape(dout, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return xp.broadcast_to(dout, shape)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+class Sum(Function):
+    """y = sum of x over axes;  dx = dout broadcast back over those axes"""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return self.xp.sum(x, axis=axes, keepdims=keepdim)
+
+    def backward(self, dout):
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape),)
+
+
+class Mean(Function):
+    """y = sum(x) / n over axes;  dx = dout / n broadcast back"""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.n = math.prod(x.shape[a] for a in axes)
+        return self.xp.mean(x, axis=axes, keepdims=keepdim)
+
+    def backward(self, dout):
+        dout = dout / self.n
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape),)
+
+
+class Var(Function):
+    """y = sum((x - mean)**2) / (n - correction);  dx = dout * 2 (x - mean) / (n - correction)"""
+
+    def forward(self, x, axes, keepdim, correction):
+        xp = self.xp
+        self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
+        self.centered = x - xp.mean(x, axis=axes, keepdims=True)
+        self.dof = math.prod(x.shape[a] for a in axes) - correction
+        return xp.sum(self.centered * self.centered, axis=axes, keepdims=keepdim) / self.dof
+
+    def backward(self, dout):
+        dout = _restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape)
+        return (dout * self.centered * 2 / self.dof,)
+
+
+class Amax(Function):
+    """y = max of x over axes;  dout goes to the maxima, split evenly among ties (as PyTorch)"""
+
+    largest = True
+
+    def forward(self, x, axes, keepdim):
+        xp = self.xp
+        self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
+        reduce = xp.max if self.largest else xp.min
+        y = reduce(x, axis=axes, keepdims=True)
+        hits = _as_float(xp, x == y, x)
+        self.share = hits / xp.sum(hits, axis=axes, keepdims=True)
+        return (
+            y
+            if keepdim
+            else xp.reshape(y, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        )
+
+    def backward(self, dout):
+        return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape) * self.share,)
+
+
+class Amin(Amax):
+    """y = min of x over axes;  dout goes to the minima, split evenly among ties"""
+
+    largest = False
+
+
+def _reduction(cls, x, dim, keepdim, *extra):
+    axes = _axes(dim, x.ndim)
+    if any(x.shape[a] == 0 for a in axes) and cls in (Amax, Amin):
+        raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty dimension of {x.shape}")
+    return cls.apply(x, axes, keepdim, *extra)
+
+
+def sum(x, dim=None, keepdim=False):
+    return _reduction(Sum, x, dim, keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    return _reduction(Mean, x, dim, keepdim)
+
+
+def var(x, dim=None, keepdim=False, correction=1):
+    """Variance; correction=1 is the unbiased estimator (PyTorch's default), 0 the biased one."""
+    return _reduction(Var, x, dim, keepdim, correction)
+
+
+def amax(x, dim=None, keepdim=False):
+    return _reduction(Amax, x, dim, keepdim)
+
+
+def amin(x, dim=None, keepdim=False):
+    return _reduction(Amin, x, dim, keepdim)
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (flattened when dim is None); not differentiable."""
+    xp = backend.xp_of(x.data)
+    return Tensor(xp.argmax(x.data, axis=dim, keepdims=keepdim))
+
+
+def argmin(x, dim=None, keepdim=False):
+    xp = backend.xp_of(x.data)
+    return Tensor(xp.argmin(x.data, axis=dim, keepdims=keepdim))
+
+
+def max(x, dim=None, keepdim=False):
+    """max(x) is the largest value; max(x, dim) is (values, indices), as in PyTorch."""
+    if dim is None:
+        return amax(x)
+    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    """min(x) is the smallest value; min(x, dim) is (values, indices), as in PyTorch."""
+    if dim is None:
+        return amin(x)
+    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dx = dout viewed with the old shape"""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return self.xp.reshape(x, shape)
+
+    def backward(self, dout):
+        return (self.xp.reshape(dout, self.shape),)
+
+
+class Permute(Function):
+    """y = x with axes reordered;  dx = dout with the inverse order"""
+
+    def forward(self, x, dims):
+        self.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
+        return self.xp.permute_dims(x, dims)
+
+    def backward(self, dout):
+        return (self.xp.permute_dims(dout, self.inverse),)
+
+
+class Expand(Function):
+    """y = x broadcast to a larger shape;  dx = dout summed back (done by the engine)"""
+
+    def forward(self, x, shape):
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, dout):
+        return (dout,)
+
+
+class Cat(Function):
+    """y = the inputs joined along `dim`;  each input's gradient is its slice of dout"""
+
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        self.sizes = [a.shape[dim] for a in arrays]
+        return self.xp.concat(arrays, axis=dim)
+
+    def backward(self, dout):
+        grads = []
+        start = 0
+        for size in self.sizes:
+            index = [slice(None)] * dout.ndim
+            index[self.dim] = slice(start, start + size)
+            grads.append(dout[tuple(index)])
+            start += size
+        return tuple(grads)
+
+
+class Pad(Function):
+    """y = x surrounded by a constant border;  dx = the inner part of dout"""
+
+    def forward(self, x, widths, value):
+        xp = self.xp
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths))
+        y = xp.full(shape, value, dtype=x.dtype, device=x.device)
+        self.inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))
+        y[self.inner] = x
+        return y
+
+    def backward(self, dout):
+        return (dout[self.inner],)
+
+
+def reshape(x, shape):
+    shape = tuple(shape)
+    known = math.prod(n for n in shape if n != -1)
+    if shape.count(-1) > 1 or (
+        -1 not in shape and known != x.numel() or -1 in shape and x.numel() % builtins.max(known, 1)
+    ):
+        raise ValueError(f"reshape: cannot view shape {x.shape} ({x.numel()} values) as {shape}")
+    return Reshape.apply(x, shape)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    middle = math.prod(x.shape[start : end + 1])
+    return reshape(x, x.shape[:start] + (middle,) + x.shape[end + 1 :])
+
+
+def permute(x, dims):
+    dims = tuple(d % builtins.max(x.ndim, 1) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of {x.shape}")
+    return Permute.apply(x, dims)
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, tuple(dims))
+
+
+def squeeze(x, dim=None):
+    axes = _axes(dim, x.ndim)
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, dim):
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def expand(x, shape):
+    """Broadcast to `shape`; -1 keeps a dimension (PyTorch's expand)."""
+    lead = len(shape) - x.ndim
+    full = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(x.shape, full[lead:])):
+        raise ValueError(f"expand: cannot broadcast shape {x.shape} to {tuple(shape)}")
+    return Expand.apply(x, full)
+
+
+broadcast_to = expand
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    ref = tensors[0]
+    dim = dim % ref.ndim
+    for t in tensors:
+        if t.ndim != ref.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim
+        ):
+            raise ValueError(f"cat: shapes {ref.shape} and {t.shape} differ outside dim {dim}")
+    return Cat.apply(*tensors, dim=dim)
+
+
+concat = cat
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    dim = dim % (tensors[0].ndim + 1)
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all shapes must be equal, got {[t.shape for t in tensors]}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def pad(x, pad, value=0.0):
+    """PyTorch's F.pad: `pad` lists (left, right) pairs starting from the LAST dimension."""
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {pad} must hold (before, after) pairs for at most {x.ndim} dims")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, tuple(widths), value)
+
+
+def to(x, device, dtype=None):
+    """Copy to another device and/or dtype, keeping the graph."""
+    return To.apply(x, backend.normalize_device(device), dtype)
+
+
+class To(Function):
+    """y = x on another device or dtype;  dx = dout moved back"""
+
+    def forward(self, x, device, dtype):
+        self.device, self.dtype = backend.device_of(x), x.dtype
+        name = backend.dtype_name(dtype) if dtype is not None else None
+        return backend.to_device(x, device, dtype=name)
+
+    def backward(self, dout):
+        return (backend.to_device(dout, self.device, dtype=backend.dtype_name(self.dtype)),)
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _is_basic(index):
+    """True for an index of ints, slices, None and Ellipsis only (a view, no copy)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
+
+
+class BasicIndex(Function):
+    """y = x[ints, slices];  dx = zeros with dout written into the same place"""
+
+    def forward(self, x, index):
+        self.shape = x.shape
+        # the write-back index leaves out None (new axes); dout is viewed without them
+        self.setter = tuple(i for i in index if i is not None)
+        self.inner_shape = x[self.setter].shape
+        return x[index]
+
+    def backward(self, dout):
+        dx = self.xp.zeros(self.shape, dtype=dout.dtype, device=dout.device)
+        dx[self.setter] = self.xp.reshape(dout, self.inner_shape)
+        return (dx,)
+
+
+class GatherIndex(Function):
+    """y = x[integer arrays];  dx = zeros with dout ADDED in place (repeated indices add up)
+
+    The k index arrays address the first k axes; they become one flat index into those axes
+    merged, so one `take` gathers and one scatter-add undoes it on every backend."""
+
+    def forward(self, x, index):
+        xp = self.xp
+        k = len(index)
+        self.shape = x.shape
+        flat = xp.zeros(xp.broadcast_arrays(*index)[0].shape, dtype=xp.int64, device=x.device)
+        for i, n in zip(index, x.shape[:k]):
+            flat = flat * n + xp.astype(i, xp.int64) % n  # % n: negative ids count from the end
+        self.out_shape = flat.shape + x.shape[k:]
+        self.flat = xp.reshape(flat, (-1,))
+        self.merged = (math.prod(x.shape[:k]),) + x.shape[k:]
+        y = xp.take(xp.reshape(x, self.merged), self.flat, axis=0)
+        return xp.reshape(y, self.out_shape)
+
+    def backward(self, dout):
+        xp = self.xp
+        dx = xp.zeros(self.merged, dtype=dout.dtype, device=dout.device)
+        dout = xp.reshape(dout, (self.flat.shape[0],) + self.merged[1:])
+        return (xp.reshape(backend.scatter_add(dx, self.flat, dout), self.shape),)
+
+
+def _device_index(item, device):
+    """One advanced index item as integer arrays on `device`; host boolean masks allowed."""
+    if isinstance(item, Tensor):
+        if item.dtype == "bool" and item.device != "cpu":
+            raise TypeError(
+                "indexing with a boolean tensor on a device would need a host sync; "
+                "use where(), or pass the mask as a NumPy array"
+            )
+        item = item.data
+    if isinstance(item, list) or backend.is_array(item):
+        return backend.index_arrays(item, device)
+    return (item,)
+
+
+def getitem(x, index):
+    """x[index]: basic slicing, integer arrays (repeats allowed) and host boolean masks."""
+    if _is_basic(index):
+        items = index if isinstance(index, tuple) else (index,)
+        if not any(i is Ellipsis for i in items):
+            items = items + (Ellipsis,)  # the array API wants every axis addressed
+        return BasicIndex.apply(x, items)
+    items = index if isinstance(index, tuple) else (index,)
+    converted = []
+    for item in items:
+        converted.extend(_device_index(item, x.device))
+    arrays = []
+    while converted and backend.is_array(converted[0]):
+        arrays.append(converted.pop(0))
+    if not arrays or any(backend.is_array(i) for i in converted):
+        raise IndexError(
+            "integer-array indices must come first (x[ids, 1:3] works, x[1:3, ids] does not); "
+            "index in two steps instead"
+        )
+    if len(arrays) > x.ndim:
+        raise IndexError(f"too many index arrays ({len(arrays)}) for shape {x.shape}")
+    for i, n in zip(arrays, x.shape):
+        _check_index_range(i, n)
+    y = GatherIndex.apply(x, tuple(arrays))
+    if not converted:
+        return y
+    # the remaining ints/slices address the axes after the indexed ones
+    lead = y.ndim - (x.ndim - len(arrays))
+    return getitem(y, (slice(None),) * lead + tuple(converted))
+
+
+def _check_index_range(index, size):
+    """Raise for ids outside [-size, size): costs one host sync, like PyTorch's check."""
+    xp = backend.xp_of(index)
+    if index.shape and math.prod(index.shape) > 0:
+        low = int(backend.to_host(xp.min(index)))
+        high = int(backend.to_host(xp.max(index)))
+        if low < -size or high >= size:
+            bad = low if low < -size else high
+            raise IndexError(f"index {bad} is out of range for size {size}")
