@@ -188,7 +188,8 @@ def pool2d_configs(draw, max_batch=2, max_channels=3, max_kernel=3, max_out=4, d
     for k, s, p, d in zip(kernel, stride, padding, dil):
         out = draw(st.integers(1, max_out))
         span = d * (k - 1) + 1
-        size.append(max(span - 2 * p, (out - 1) * s + span - 2 * p, 1))
+        # at least d wide: otherwise a window could fall wholly in the padding (max = -inf)
+        size.append(max(span - 2 * p, (out - 1) * s + span - 2 * p, d, 1))
     return {
         "batch": draw(st.integers(1, max_batch)),
         "channels": draw(st.integers(1, max_channels)),
