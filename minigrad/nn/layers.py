@@ -38,6 +38,14 @@ def _empty(shape, device, dtype):
     return Parameter(xp.zeros(shape, dtype=dtype, device=backend.native_device(device)))
 
 
+def _set_bias(module, bias, features, device, dtype):
+    """module.bias = a zero (features,) Parameter, or a registered None when bias is False."""
+    if bias:
+        module.bias = _empty((features,), device, dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
 def _default_init(weight, bias):
     """PyTorch's Linear/Conv default: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) for the
     weight, and U(+-1/sqrt(fan_in)) for the bias too."""
@@ -103,10 +111,7 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         self.weight = _empty((out_features, in_features), device, dtype)
-        if bias:
-            self.bias = _empty((out_features,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _set_bias(self, bias, out_features, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -184,10 +189,7 @@ class Maxout(Module):
         self.pool_size = _positive_int(pool_size, "pool_size", "Maxout")
         units = out_features * pool_size
         self.weight = _empty((units, in_features), device, dtype)
-        if bias:
-            self.bias = _empty((units,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _set_bias(self, bias, units, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -209,7 +211,10 @@ class Maxout(Module):
 
 
 class _ConvNd(Module):
-    """What Conv1d, Conv2d and ConvTranspose2d share: arguments, weight layout, init, repr."""
+    """What Conv1d, Conv2d and ConvTranspose2d share: arguments, weight layout, init, repr.
+
+    The arguments are Conv1d's and Conv2d's, in PyTorch's order; output_padding is used only by
+    ConvTranspose2d, whose own signature orders them as PyTorch does."""
 
     n = 2
     transposed = False
@@ -219,15 +224,16 @@ class _ConvNd(Module):
         in_channels,
         out_channels,
         kernel_size,
-        stride,
-        padding,
-        dilation,
-        groups,
-        bias,
-        padding_mode,
-        output_padding,
-        device,
-        dtype,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+        *,
+        output_padding=0,
     ):
         super().__init__()
         owner = type(self).__name__
@@ -260,10 +266,7 @@ class _ConvNd(Module):
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = _empty(shape, device, dtype)
-        if bias:
-            self.bias = _empty((out_channels,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
+        _set_bias(self, bias, out_channels, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -286,38 +289,11 @@ class _ConvNd(Module):
 
 
 class Conv1d(_ConvNd):
-    """1-D convolution (cross-correlation) over (B, C, L); weight (out, in/groups, K)."""
+    """1-D convolution (cross-correlation) over (B, C, L); weight (out, in/groups, K).
+
+    Takes PyTorch's Conv1d arguments, as listed in _ConvNd.__init__."""
 
     n = 1
-
-    def __init__(
-        self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            0,
-            device,
-            dtype,
-        )
 
     def forward(self, x):
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]
@@ -327,36 +303,9 @@ class Conv1d(_ConvNd):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution (cross-correlation) over (B, C, H, W); weight (out, in/groups, KH, KW)."""
+    """2-D convolution (cross-correlation) over (B, C, H, W); weight (out, in/groups, KH, KW).
 
-    def __init__(
-        self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            0,
-            device,
-            dtype,
-        )
+    Takes PyTorch's Conv2d arguments, as listed in _ConvNd.__init__."""
 
     def forward(self, x):
         return F.conv2d(
@@ -397,9 +346,9 @@ class ConvTranspose2d(_ConvNd):
             groups,
             bias,
             padding_mode,
-            output_padding,
             device,
             dtype,
+            output_padding=output_padding,
         )
 
     def forward(self, x):
