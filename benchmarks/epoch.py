@@ -3,6 +3,7 @@ minigrad and the same architecture in PyTorch, their steps interleaved. Read run
 """
 
 import argparse
+import itertools
 import os
 import time
 
@@ -105,17 +106,19 @@ def _torch_epoch(torch, example, train_set, test_set):
     return steps(), accuracy
 
 
-def _interleaved_seconds(epochs):
-    """Total seconds of each framework's epoch, running their steps in turn, one at a time,
-    so a slow spell of the machine is shared (as timing.alternate does for the other rows)."""
+def _interleaved_seconds(epochs, block=50):
+    """Total seconds of each framework's epoch, running `block` steps of each in turn, so a
+    slow spell of the machine is shared (as timing.alternate does for the other rows). Blocks,
+    not single steps: the first step after a switch pays for the other library's spinning
+    threads and cold caches (timing.py), about 10 switches an epoch instead of ~470."""
     seconds = {name: 0.0 for name in epochs}
     running = dict(epochs)
     while running:
         for name, steps in list(running.items()):
             start = time.perf_counter()
-            finished = next(steps, "done") == "done"
+            taken = sum(1 for _ in itertools.islice(steps, block))
             seconds[name] += time.perf_counter() - start
-            if finished:
+            if taken < block:
                 del running[name]
     return seconds
 

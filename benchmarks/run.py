@@ -46,7 +46,9 @@ class Settings:
 def _timed(name, settings, contenders, inner=1):
     """A Row of median ms per call for the contenders that exist (value None skips one)."""
     present = {k: fn for k, fn in contenders.items() if fn is not None}
-    seconds = alternate(present, repeats=settings.repeats, warmup=settings.warmup, inner=inner)
+    seconds = alternate(
+        present, repeats=settings.repeats, warmup=settings.warmup, inner=inner, settle=1
+    )
     return Row(name, "ms", {k: seconds[k] * 1e3 if k in seconds else None for k in FRAMEWORKS})
 
 

@@ -5,14 +5,19 @@ import statistics
 import time
 
 
-def alternate(contenders, repeats=7, warmup=2, inner=1):
+def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0):
     """Median seconds per call of each zero-argument callable in `contenders` (a dict).
 
     Every round runs each contender `inner` times, in turn, so a slow spell of the machine
-    is shared; the first `warmup` rounds are discarded."""
+    is shared; the first `warmup` rounds are discarded. `settle` untimed calls open each
+    contender's turn: right after another library ran, its idle threads still spin and the
+    caches hold its data (measured: PyTorch's CNN step 2.5x slower on the first call after a
+    NumPy one on 2 cores), which is a cost of switching, not of either library."""
     samples = {name: [] for name in contenders}
     for round_index in range(warmup + repeats):
         for name, fn in contenders.items():
+            for _ in range(settle):
+                fn()
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
