@@ -6,6 +6,8 @@ The loss differentiated is L = sum(out * g) with a RANDOM upstream gradient g: w
 check of them would pass whatever backward returned.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from minigrad import backend
@@ -68,28 +70,50 @@ def _report(rows, title):
 # --------------------------------------------------------------------------- the checks
 
 
-def _analytic(fn, inputs, targets, upstream, device):
+@dataclass
+class _Problem:
+    """One check: fn, its inputs, the leaves to differentiate, the upstream gradient, tolerances."""
+
+    fn: object
+    inputs: list
+    targets: list
+    names: list
+    device: str
+    eps: float
+    atol: float
+    rtol: float
+    upstream: list = None
+
+    def loss(self):
+        return _weighted_loss(self.fn, self.inputs, self.upstream)
+
+    def passes(self, num, ana):
+        return abs(num - ana) <= self.atol + self.rtol * abs(num)
+
+
+def _analytic(problem):
     """Gradients of L with respect to every target, by one backward pass."""
-    for t in targets:
+    for t in problem.targets:
         t.grad = None
-    outs = _outputs(fn(*inputs))
+    outs = _outputs(problem.fn(*problem.inputs))
     if not outs:
         raise TypeError("gradcheck: fn returned no Tensor")
     if not any(o.requires_grad for o in outs):
         raise GradcheckError("gradcheck: the output does not depend on any input (no graph)")
     loss = None
-    for o, g in zip(outs, upstream):
+    for o, g in zip(outs, problem.upstream):
         if not o.requires_grad:
             continue
-        term = (o * Tensor(backend.to_device(g.astype(np.float64), device))).sum()
+        term = (o * Tensor(backend.to_device(g.astype(np.float64), problem.device))).sum()
         loss = term if loss is None else loss + term
     loss.backward()
     return [
-        np.zeros(t.shape) if t.grad is None else backend.to_host(t.grad).copy() for t in targets
+        np.zeros(t.shape) if t.grad is None else backend.to_host(t.grad).copy()
+        for t in problem.targets
     ]
 
 
-def _numeric_full(fn, inputs, upstream, target, name, analytic, eps, atol, rtol):
+def _numeric_full(problem, target, name, analytic):
     """Perturb every entry of `target` by +-h; return failing rows and kinks."""
     data = target.data
     host = backend.to_host(data).copy()
@@ -98,53 +122,54 @@ def _numeric_full(fn, inputs, upstream, target, name, analytic, eps, atol, rtol)
     base = None
     for i in range(flat.size):
         x0 = flat[i]
-        h = _step(x0, eps)
+        h = _step(x0, problem.eps)
         values = []
         for shift in (h, -h):
             flat[i] = x0 + shift
             target.data = backend.to_device(host, backend.device_of(data))
-            values.append(_weighted_loss(fn, inputs, upstream))
+            values.append(problem.loss())
         flat[i] = x0
         target.data = data
         num = (values[0] - values[1]) / (2 * h)
         index = np.unravel_index(i, host.shape)
         ana = float(analytic[index])
-        err = abs(num - ana)
-        if err <= atol + rtol * abs(num):
+        if problem.passes(num, ana):
             continue
         if base is None:
-            base = _weighted_loss(fn, inputs, upstream)
+            base = problem.loss()
         right = (values[0] - base) / h
         left = (base - values[1]) / h
+        where = tuple(int(j) for j in index)
+        # one-sided slopes that disagree mean a kink, not a wrong backward
         if abs(right - left) > 1e-3 * max(1.0, abs(right), abs(left)):
-            kinks.append((name, tuple(int(j) for j in index), left, right))
+            kinks.append((name, where, left, right))
         else:
-            rows.append((name, tuple(int(j) for j in index), num, ana, err))
+            rows.append((name, where, num, ana, abs(num - ana)))
     return rows, kinks
 
 
-def _numeric_fast(fn, inputs, upstream, targets, names, analytic, eps, atol, rtol, directions, rng):
+def _numeric_fast(problem, analytic, directions, rng):
     """Compare directional derivatives along random unit directions (cheap for big layers)."""
     rows = []
+    targets = problem.targets
     for k in range(directions):
         dirs = [rng.standard_normal(t.shape) for t in targets]
         norm = np.sqrt(sum(float(np.sum(d * d)) for d in dirs)) or 1.0
         dirs = [d / norm for d in dirs]
         scale = max([1.0] + [float(np.max(np.abs(t.numpy()), initial=0)) for t in targets])
-        h = eps if eps is not None else np.cbrt(np.finfo(np.float64).eps) * scale
+        h = problem.eps or np.cbrt(np.finfo(np.float64).eps) * scale
         saved = [t.data for t in targets]
         values = []
         for sign in (1, -1):
             for t, d, s in zip(targets, dirs, saved):
                 t.data = backend.to_device(backend.to_host(s) + sign * h * d, t.device)
-            values.append(_weighted_loss(fn, inputs, upstream))
+            values.append(problem.loss())
             for t, s in zip(targets, saved):
                 t.data = s
         num = (values[0] - values[1]) / (2 * h)
         ana = float(sum(np.sum(a * d) for a, d in zip(analytic, dirs)))
-        err = abs(num - ana)
-        if err > atol + rtol * abs(num):
-            rows.append(("+".join(names), f"direction {k}", num, ana, err))
+        if not problem.passes(num, ana):
+            rows.append(("+".join(problem.names), f"direction {k}", num, ana, abs(num - ana)))
     return rows
 
 
@@ -178,95 +203,68 @@ def gradcheck(
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', got {mode!r}")
     if nondiff not in ("raise", "skip"):
         raise ValueError(f"gradcheck: nondiff must be 'raise' or 'skip', got {nondiff!r}")
-    rng = np.random.default_rng(seed)
     leaves = [_leaf(v, device, dtype) for v in inputs]
     tensors = [t for t, _ in leaves]
     device = device or (tensors[0].device if tensors else "cpu")
-    targets = [t for t, diff in leaves if diff]
-    names = [f"input{i}" for i, (_, diff) in enumerate(leaves) if diff]
     params = list(params)
     saved_params = [p.data for p in params]
     for p in params:
         p.data = backend.to_device(p.numpy().astype(dtype), device)
-    targets += params
-    names += [f"param{i}" for i in range(len(params))]
+    problem = _Problem(
+        fn,
+        tensors,
+        targets=[t for t, diff in leaves if diff] + params,
+        names=[f"input{i}" for i, (_, diff) in enumerate(leaves) if diff]
+        + [f"param{i}" for i in range(len(params))],
+        device=device,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+    )
     try:
-        return _check(
-            fn,
-            tensors,
-            targets,
-            names,
-            grad_outputs,
-            mode,
-            eps,
-            atol,
-            rtol,
-            nondiff,
-            device,
-            directions,
-            rng,
-        )
+        return _run(problem, grad_outputs, mode, nondiff, directions, np.random.default_rng(seed))
     finally:
         for p, s in zip(params, saved_params):
             p.data = s
             p.grad = None
 
 
-def _check(
-    fn,
-    tensors,
-    targets,
-    names,
-    grad_outputs,
-    mode,
-    eps,
-    atol,
-    rtol,
-    nondiff,
-    device,
-    directions,
-    rng,
-):
-    before = [t.numpy().copy() for t in tensors]
-    with no_grad():
-        outs = _outputs(fn(*tensors))
+def _upstream(problem, grad_outputs, rng):
+    """The upstream gradient g of L = sum(out * g): given, or random normal."""
     if grad_outputs is None:
-        upstream = [rng.standard_normal(o.shape) for o in outs]
-    else:
-        given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
-        upstream = [
-            np.asarray(g.numpy() if isinstance(g, Tensor) else g, np.float64) for g in given
-        ]
-    analytic = _analytic(fn, tensors, targets, upstream, device)
-    for t, b in zip(tensors, before):
+        with no_grad():
+            outs = _outputs(problem.fn(*problem.inputs))
+        return [rng.standard_normal(o.shape) for o in outs]
+    given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+    return [np.asarray(g.numpy() if isinstance(g, Tensor) else g, np.float64) for g in given]
+
+
+def _run(problem, grad_outputs, mode, nondiff, directions, rng):
+    before = [t.numpy().copy() for t in problem.inputs]
+    problem.upstream = _upstream(problem, grad_outputs, rng)
+    analytic = _analytic(problem)
+    for t, b in zip(problem.inputs, before):
         if not np.array_equal(t.numpy(), b, equal_nan=True):
             raise GradcheckError("gradcheck: fn modified one of its inputs in place")
-    again = _analytic(fn, tensors, targets, upstream, device)
-    for name, a, b in zip(names, analytic, again):
+    for name, a, b in zip(problem.names, analytic, _analytic(problem)):
         if not np.allclose(a, b, rtol=1e-10, atol=1e-12):
             raise GradcheckError(f"gradcheck: backward is not repeatable for {name}")
+    rows, kinks = [], []
     if mode == "fast":
-        rows = _numeric_fast(
-            fn, tensors, upstream, targets, names, analytic, eps, atol, rtol, directions, rng
-        )
-        kinks = []
+        rows = _numeric_fast(problem, analytic, directions, rng)
     else:
-        rows, kinks = [], []
-        for t, name, ana in zip(targets, names, analytic):
-            r, k = _numeric_full(fn, tensors, upstream, t, name, ana, eps, atol, rtol)
-            rows += r
-            kinks += k
+        for t, name, ana in zip(problem.targets, problem.names, analytic):
+            more_rows, more_kinks = _numeric_full(problem, t, name, ana)
+            rows += more_rows
+            kinks += more_kinks
     if kinks and nondiff == "raise":
-        first = kinks[0]
+        name, index, left, right = kinks[0]
         raise NonDifferentiableError(
-            f"gradcheck: {len(kinks)} entries sit on a kink, e.g. {first[0]}{list(first[1])} "
-            f"has left slope {first[2]:.6g} and right slope {first[3]:.6g}; draw inputs away "
+            f"gradcheck: {len(kinks)} entries sit on a kink, e.g. {name}{list(index)} "
+            f"has left slope {left:.6g} and right slope {right:.6g}; draw inputs away "
             "from kinks (minigrad.testing.arrays(kinks=...)) or pass nondiff='skip'"
         )
     if rows:
-        raise GradcheckError(
-            _report(
-                rows, f"gradcheck: {len(rows)} gradient entries differ (atol={atol}, rtol={rtol})"
-            )
-        )
+        title = f"gradcheck: {len(rows)} gradient entries differ"
+        raise GradcheckError(_report(rows, f"{title} (atol={problem.atol}, rtol={problem.rtol})"))
     return True
