@@ -4,6 +4,8 @@ Adamax, NAdam, RAdam. Read lr_scheduler.py next; nn/utils.py holds clipping and 
 Every optimizer updates `param.data` in place with array-namespace operations: no graph, no
 host sync. The step count is a plain Python int in each parameter's state, so bias corrections
 are Python floats. Names, defaults and update formulas follow torch.optim, step for step.
+The shared bookkeeping lives in Optimizer.step: it counts t, applies decoupled weight decay and
+hands each `_update` the direction g; every `_update` holds only its optimizer's equations.
 Below, g is the gradient, p the parameter, t the step count (1 on the first step), η = lr.
 """
 
@@ -35,6 +37,12 @@ def _zeros_like(a, fill=0.0):
     return xp.full(a.shape, fill, dtype=a.dtype, device=a.device)
 
 
+def _decay_decoupled(p, group):
+    """p ← p(1 − ηλ) for decoupled weight decay (AdamW, NAdamW, RAdamW); else nothing."""
+    if group.get("decoupled_weight_decay", False):
+        p.data *= 1.0 - group["lr"] * group["weight_decay"]
+
+
 def _direction(p, group):
     """The gradient to descend: -g when maximizing, plus the coupled L2 term λp."""
     g = p.grad
@@ -64,7 +72,8 @@ class Optimizer:
 
     `params` is an iterable of tensors, or of dicts {"params": [...], "lr": ...} that give
     per-group options (e.g. a smaller lr for a pretrained backbone). Subclasses implement
-    `_update(p, state, group)` for one parameter and `_check_group(group)`."""
+    `_update(p, g, state, group)` for one parameter, `_init_state(p, state, group)` for its
+    buffers and `_check_group(group)`."""
 
     def __init__(self, params, defaults):
         if isinstance(params, Tensor):
@@ -132,14 +141,18 @@ class Optimizer:
                     continue
                 state = self.state.setdefault(p, {})
                 if not state:
+                    state["step"] = 0
                     self._init_state(p, state, group)
-                self._update(p, state, group)
+                state["step"] += 1
+                _decay_decoupled(p, group)
+                self._update(p, _direction(p, group), state, group)
         return loss
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
+        """Create the per-parameter buffers (state["step"] is already 0)."""
 
-    def _update(self, p, state, group):
+    def _update(self, p, g, state, group):
+        """Update p.data in place from g, the direction of _direction; state["step"] is t."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -225,10 +238,8 @@ class SGD(Optimizer):
                 f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
             )
 
-    def _update(self, p, state, group):
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         momentum = group["momentum"]
-        state["step"] += 1
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -277,13 +288,10 @@ class Adagrad(Optimizer):
             _check_nonnegative("Adagrad", name, group[name])
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
         state["sum"] = _zeros_like(p.data, group["initial_accumulator_value"])
 
-    def _update(self, p, state, group):
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         xp = backend.xp_of(g)
-        state["step"] += 1
         clr = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
         std = xp.sqrt(state["sum"])
@@ -327,18 +335,15 @@ class RMSprop(Optimizer):
             _check_nonnegative("RMSprop", name, group[name])
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
         state["square_avg"] = _zeros_like(p.data)
         if group["momentum"] > 0:
             state["momentum_buffer"] = _zeros_like(p.data)
         if group["centered"]:
             state["grad_avg"] = _zeros_like(p.data)
 
-    def _update(self, p, state, group):
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         xp = backend.xp_of(g)
         alpha = group["alpha"]
-        state["step"] += 1
         square_avg = state["square_avg"]
         square_avg *= alpha
         square_avg += (1.0 - alpha) * (g * g)
@@ -376,16 +381,13 @@ class Adadelta(Optimizer):
         _check_nonnegative("Adadelta", "weight_decay", group["weight_decay"])
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
         state["square_avg"] = _zeros_like(p.data)
         state["acc_delta"] = _zeros_like(p.data)
 
-    def _update(self, p, state, group):
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         xp = backend.xp_of(g)
         rho = group["rho"]
         eps = group["eps"]
-        state["step"] += 1
         square_avg = state["square_avg"]
         acc_delta = state["acc_delta"]
         square_avg *= rho
@@ -438,7 +440,6 @@ class Adam(Optimizer):
         _check_nonnegative(name, "weight_decay", group["weight_decay"])
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
         state["exp_avg"] = _zeros_like(p.data)
         state["exp_avg_sq"] = _zeros_like(p.data)
         if group.get("amsgrad", False):
@@ -447,7 +448,6 @@ class Adam(Optimizer):
     def _moments(self, g, state, group):
         """m ← β₁m + (1 − β₁)g and v ← β₂v + (1 − β₂)g², in place; returns the step t."""
         beta1, beta2 = group["betas"]
-        state["step"] += 1
         exp_avg = state["exp_avg"]
         exp_avg_sq = state["exp_avg_sq"]
         exp_avg += (1.0 - beta1) * (g - exp_avg)
@@ -455,10 +455,7 @@ class Adam(Optimizer):
         exp_avg_sq += (1.0 - beta2) * (g * g)
         return state["step"]
 
-    def _update(self, p, state, group):
-        if group.get("decoupled_weight_decay", False):
-            p.data *= 1.0 - group["lr"] * group["weight_decay"]
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
@@ -512,15 +509,12 @@ class Adamax(Adam):
         )
 
     def _init_state(self, p, state, group):
-        state["step"] = 0
         state["exp_avg"] = _zeros_like(p.data)
         state["exp_inf"] = _zeros_like(p.data)
 
-    def _update(self, p, state, group):
-        g = _direction(p, group)
+    def _update(self, p, g, state, group):
         xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
-        state["step"] += 1
         exp_avg = state["exp_avg"]
         exp_avg += (1.0 - beta1) * (g - exp_avg)
         scaled = state["exp_inf"]
@@ -569,11 +563,8 @@ class NAdam(Adam):
         super()._init_state(p, state, group)
         state["mu_product"] = 1.0
 
-    def _update(self, p, state, group):
+    def _update(self, p, g, state, group):
         lr = group["lr"]
-        if group["decoupled_weight_decay"]:
-            p.data *= 1.0 - lr * group["weight_decay"]
-        g = _direction(p, group)
         xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
@@ -618,11 +609,8 @@ class RAdam(Adam):
         )
         Optimizer.__init__(self, params, defaults)
 
-    def _update(self, p, state, group):
+    def _update(self, p, g, state, group):
         lr = group["lr"]
-        if group["decoupled_weight_decay"]:
-            p.data *= 1.0 - lr * group["weight_decay"]
-        g = _direction(p, group)
         xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
