@@ -338,6 +338,7 @@ def parse_args(argv=None):
         "--only", nargs="+", choices=sorted(GROUPS), help="run only these groups (epoch: opt-in)"
     )
     parser.add_argument("--runs", type=int, default=1, help="run N times, print the medians")
+    parser.add_argument("--torch-threads", type=int, default=2, help="PyTorch intra-op threads")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument(
         "--check", action="store_true", help="first check the NumPy CNN's gradients (numpy_cnn)"
@@ -345,9 +346,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _load_average():
+    """The 1-minute load average (NaN where the OS has none): the run's noise, printed."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    torch = torch_or_none(threads=2)
+    torch = torch_or_none(threads=args.torch_threads)
     if args.check:
         check_numpy_cnn()
     if args.quick:
@@ -355,16 +361,21 @@ def main(argv=None):
     else:
         settings = Settings(repeats=15, warmup=3, memory_steps=20, torch=torch)
     groups = args.only or DEFAULT_GROUPS
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    threads = f"{args.torch_threads} thread{'s' if args.torch_threads > 1 else ''}"
+    version = f"{torch.__version__} ({threads})" if torch is not None else "not installed"
+    print(f"batch {models.BATCH}, float32; PyTorch {version}; numpy {np.__version__}")
     runs = []
-    for _ in range(args.runs):
+    for index in range(args.runs):
+        load = _load_average()
         runs.append([row for name in groups for row in GROUPS[name](settings)])
-    rows = median_rows(runs)
-    version = f"{torch.__version__} (2 threads)" if torch is not None else "not installed"
-    print(f"\nbatch {models.BATCH}, float32; PyTorch {version}; numpy {np.__version__}")
-    print(f"1-min load average at start: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
-    print(format_table(rows, args.markdown))
-    for row in rows:
+        print(
+            f"\nrun {index + 1}/{args.runs}: 1-min load average {load:.2f} -> {_load_average():.2f}"
+        )
+        print(format_table(runs[-1], args.markdown))
+    if args.runs > 1:
+        print(f"\nmedian of {args.runs} runs")
+        print(format_table(median_rows(runs), args.markdown))
+    for row in runs[-1]:
         for note in row.notes:
             print(f"  {row.name}: {note}")
     print("ratios: throughput minigrad / other, > 1 = minigrad faster (memory: smaller)")
