@@ -188,6 +188,28 @@ class _ImageDataset:
 
     classes = ()
 
+    def __init__(
+        self,
+        root=None,
+        train=True,
+        download=False,
+        transform=None,
+        target_transform=None,
+        verify=False,
+    ):
+        """Load the train or test split from `root` (see cache_dir), downloading what is missing
+        when `download`; `verify` checks the SHA-256 of files you supplied."""
+        self.root = cache_dir(self.name, root)
+        self.train = train
+        self.transform = transform
+        self.target_transform = target_transform
+        self.verify = verify
+        self.data, self.targets = self._load_split(train, download)
+
+    def _load_split(self, train, download):
+        """(uint8 images (N, C, H, W), int64 labels (N,)) of one split; subclasses read files."""
+        raise NotImplementedError
+
     def __len__(self):
         return self.data.shape[0]
 
@@ -211,13 +233,6 @@ class _ImageDataset:
     def __repr__(self):
         split = "train" if self.train else "test"
         return f"{type(self).__name__}({split}, {len(self)} images of shape {self.data.shape[1:]})"
-
-    def _setup(self, root, train, transform, target_transform, verify):
-        self.root = cache_dir(self.name, root)
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
-        self.verify = verify
 
     def _missing_error(self, files, folders):
         where = " or ".join(folders)
@@ -258,16 +273,7 @@ class MNIST(_ImageDataset):
         ),
     }
 
-    def __init__(
-        self,
-        root=None,
-        train=True,
-        download=False,
-        transform=None,
-        target_transform=None,
-        verify=False,
-    ):
-        self._setup(root, train, transform, target_transform, verify)
+    def _load_split(self, train, download):
         prefix = "train" if train else "t10k"
         files = (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz")
         paths = self._locate(files, download)
@@ -279,8 +285,8 @@ class MNIST(_ImageDataset):
                 f"{labels.shape[0]} labels"
             )
         _check_labels(labels, len(self.classes), paths[1])
-        self.data = images.reshape(images.shape[0], 1, images.shape[1], images.shape[2])
-        self.targets = labels.astype(np.int64)
+        data = images.reshape(images.shape[0], 1, images.shape[1], images.shape[2])
+        return data, labels.astype(np.int64)
 
     def _folders(self):
         return [self.root]
@@ -364,22 +370,13 @@ class CIFAR10(_ImageDataset):
     test_files = ("test_batch.bin",)
     label_bytes = 1
 
-    def __init__(
-        self,
-        root=None,
-        train=True,
-        download=False,
-        transform=None,
-        target_transform=None,
-        verify=False,
-    ):
-        self._setup(root, train, transform, target_transform, verify)
+    def _load_split(self, train, download):
         files = self.train_files if train else self.test_files
         blobs = self._load(files, download)
         parts = [parse_cifar(raw, name, self.label_bytes) for name, raw in blobs]
-        self.data = np.concatenate([images for images, _ in parts])
+        data = np.concatenate([images for images, _ in parts])
         labels = np.concatenate([labels for _, labels in parts])
-        self.targets = self._targets(labels, blobs[0][0])
+        return data, self._targets(labels, blobs[0][0])
 
     def _targets(self, labels, name):
         _check_labels(labels[:, 0], len(self.classes), name)
