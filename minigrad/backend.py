@@ -256,26 +256,27 @@ def _cuda_rng(device):
     return _rngs[device]
 
 
-def rand(shape, device="cpu", dtype=None):
-    """Uniform [0, 1) samples on `device`, drawn from that device's seeded generator."""
+def _sample(method, shape, device, dtype):
+    """Samples from generator method `method` ("random", "standard_normal") on `device`.
+
+    NumPy's and CuPy's Generators share these method names and their dtype argument."""
     device = normalize_device(device)
     dtype = dtype or DEFAULT_DTYPE
     if device.startswith("cuda"):
         with native_device(device):
-            return _cuda_rng(device).random(shape, dtype=dtype)
-    sample = host_rng().random(shape, dtype=np.dtype(dtype))
+            return getattr(_cuda_rng(device), method)(shape, dtype=dtype)
+    sample = getattr(host_rng(), method)(shape, dtype=np.dtype(dtype))
     return sample if device == "cpu" else to_device(sample, device)
+
+
+def rand(shape, device="cpu", dtype=None):
+    """Uniform [0, 1) samples on `device`, drawn from that device's seeded generator."""
+    return _sample("random", shape, device, dtype)
 
 
 def randn(shape, device="cpu", dtype=None):
     """Standard normal samples on `device`, drawn from that device's seeded generator."""
-    device = normalize_device(device)
-    dtype = dtype or DEFAULT_DTYPE
-    if device.startswith("cuda"):
-        with native_device(device):
-            return _cuda_rng(device).standard_normal(shape, dtype=dtype)
-    sample = host_rng().standard_normal(shape, dtype=np.dtype(dtype))
-    return sample if device == "cpu" else to_device(sample, device)
+    return _sample("standard_normal", shape, device, dtype)
 
 
 def get_rng_state():
