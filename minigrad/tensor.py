@@ -220,7 +220,23 @@ def _accumulate(node, g):
 # --------------------------------------------------------------------------- Tensor
 
 
-class Tensor:
+class _ToShortcuts:
+    """PyTorch's shorthands for .to(), shared by Tensor (returns a copy) and Module (in place)."""
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=0):
+        return self.to(f"cuda:{index}")
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+
+class Tensor(_ToShortcuts):
     """An array on a device, plus what autograd needs: grad, requires_grad and the creating op."""
 
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
@@ -297,20 +313,10 @@ class Tensor:
         return self.numpy().tolist()
 
     def to(self, device=None, dtype=None):
-        """A copy on `device` and/or with `dtype`; differentiable, like PyTorch's .to()."""
+        """A copy on `device` and/or with `dtype`; differentiable, like PyTorch's .to().
+
+        cpu(), cuda(), float() and double() call it (see _ToShortcuts)."""
         return ops.to(self, device or self.device, dtype)
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(f"cuda:{index}")
-
-    def float(self):
-        return self.to(dtype="float32")
-
-    def double(self):
-        return self.to(dtype="float64")
 
     def detach(self):
         """The same data with no history: a leaf that does not require grad."""

@@ -11,7 +11,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from minigrad import backend
-from minigrad.tensor import Tensor, no_grad
+from minigrad.tensor import Tensor, _ToShortcuts, no_grad
 
 # --------------------------------------------------------------------------- helpers
 
@@ -73,7 +73,7 @@ class Parameter(Tensor):
 # --------------------------------------------------------------------------- Module
 
 
-class Module:
+class Module(_ToShortcuts):
     """Base class of every layer: subclass it, assign parameters/sub-layers, write forward()."""
 
     def __init__(self):
@@ -275,7 +275,8 @@ class Module:
         """Move (and/or cast) every parameter and buffer IN PLACE; returns self.
 
         The Parameter objects stay the same, so an optimizer built before to() keeps working.
-        dtype casts float tensors only (an int step counter stays an int), as in PyTorch."""
+        dtype casts float tensors only (an int step counter stays an int), as in PyTorch.
+        cpu(), cuda(), float() and double() call it (see tensor._ToShortcuts)."""
         if _is_dtype_name(device) and dtype is None:
             device, dtype = None, device
         if dtype is not None:
@@ -287,18 +288,6 @@ class Module:
         for t in list(self.parameters()) + list(self.buffers()):
             _move(t, device, dtype)
         return self
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(f"cuda:{index}")
-
-    def float(self):
-        return self.to(dtype="float32")
-
-    def double(self):
-        return self.to(dtype="float64")
 
     # ----- saving and loading
     def _state_entries(self, prefix=""):
