@@ -100,31 +100,15 @@ def make_optimizer(args, params):
     return optim.AdamW(params, lr=args.lr, weight_decay=5e-2)
 
 
-class OneCycleEveryBatch:
-    """Wrap the optimizer so OneCycleLR advances after every step (it is a per-batch schedule)."""
-
-    def __init__(self, optimizer, scheduler):
-        self.optimizer, self.scheduler = optimizer, scheduler
-        self.param_groups = optimizer.param_groups
-
-    def zero_grad(self):
-        self.optimizer.zero_grad()
-
-    def step(self):
-        self.optimizer.step()
-        self.scheduler.step()
-
-
-def make_schedule(args, optimizer, steps_per_epoch):
-    """(what fit() steps per batch, per-epoch scheduler or None) for --schedule."""
+def make_scheduler(args, optimizer, steps_per_epoch):
+    """The --schedule scheduler or None; fit() steps OneCycle per batch, cosine per epoch."""
     if args.schedule == "onecycle":
-        one_cycle = optim.lr_scheduler.OneCycleLR(
+        return optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch
         )
-        return OneCycleEveryBatch(optimizer, one_cycle), None
     if args.schedule == "cosine":
-        return optimizer, optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    return optimizer, None
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    return None
 
 
 def parse_args():
@@ -159,7 +143,7 @@ def main():
     train_loader, test_loader = make_loaders(args, train_set, test_set)
     model = make_model(args.dropout).to(args.device)
     optimizer = make_optimizer(args, model.parameters())
-    stepper, scheduler = make_schedule(args, optimizer, len(train_loader))
+    scheduler = make_scheduler(args, optimizer, len(train_loader))
     source = "fake data" if args.fake_data else "CIFAR-10"
     print(
         f"{source}: {len(train_loader.dataset)} train / {len(test_set)} test images, "
@@ -169,12 +153,13 @@ def main():
     start = time.perf_counter()
     rows = fit(
         model,
-        stepper,
+        optimizer,
         F.cross_entropy,
         train_loader,
         args.epochs,
         val_loader=test_loader,
         scheduler=scheduler,
+        scheduler_per_batch=args.schedule == "onecycle",
         clip_grad_norm=args.clip,
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),

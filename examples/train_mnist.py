@@ -68,7 +68,11 @@ def make_optimizer(args, params):
 
 
 def make_scheduler(args, optimizer, steps_per_epoch):
-    """Per-epoch cosine annealing, or None; OneCycle steps per batch (see train_step_hook)."""
+    """The --schedule scheduler or None; fit() steps OneCycle per batch, cosine per epoch."""
+    if args.schedule == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr * 3, epochs=args.epochs, steps_per_epoch=steps_per_epoch
+        )
     if args.schedule == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     return None
@@ -115,21 +119,6 @@ def make_loaders(args, train_set, test_set):
     return train, test
 
 
-class OneCycleEveryBatch:
-    """Wrap the optimizer so OneCycleLR advances after every step (it is a per-batch schedule)."""
-
-    def __init__(self, optimizer, scheduler):
-        self.optimizer, self.scheduler = optimizer, scheduler
-        self.param_groups = optimizer.param_groups
-
-    def zero_grad(self):
-        self.optimizer.zero_grad()
-
-    def step(self):
-        self.optimizer.step()
-        self.scheduler.step()
-
-
 def main():
     args = parse_args()
     mg.seed(args.seed)
@@ -137,12 +126,6 @@ def main():
     train_loader, test_loader = make_loaders(args, train_set, test_set)
     model = make_model().to(args.device)
     optimizer = make_optimizer(args, model.parameters())
-    stepper = optimizer
-    if args.schedule == "onecycle":
-        one_cycle = optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr * 3, epochs=args.epochs, steps_per_epoch=len(train_loader)
-        )
-        stepper = OneCycleEveryBatch(optimizer, one_cycle)
     scheduler = make_scheduler(args, optimizer, len(train_loader))
     sizes = f"{len(train_loader.dataset)} train / {len(test_loader.dataset)} test images"
     n_params = sum(p.numel() for p in model.parameters())
@@ -150,12 +133,13 @@ def main():
     start = time.perf_counter()
     rows = fit(
         model,
-        stepper,
+        optimizer,
         F.cross_entropy,
         train_loader,
         args.epochs,
         val_loader=test_loader,
         scheduler=scheduler,
+        scheduler_per_batch=args.schedule == "onecycle",
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )

@@ -413,8 +413,10 @@ def evaluate(model, loader, loss_fn):
     return tracker.compute()
 
 
-def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm):
-    """One pass over `batches`; returns the mean training loss (one host sync)."""
+def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler):
+    """One pass over `batches`; returns the mean training loss (one host sync).
+
+    batch_scheduler, if not None, steps after every optimizer step (OneCycleLR)."""
     from minigrad.nn.utils import clip_grad_norm_
 
     model.train()
@@ -426,6 +428,8 @@ def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm):
         if clip_grad_norm is not None:
             clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
         average.update(loss, n=y.shape[0])
     return average.value()
 
@@ -441,11 +445,13 @@ def _step_scheduler(scheduler, metric):
         scheduler.step()
 
 
-def _run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm):
+def _run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm, batch_scheduler):
     """Train one epoch, then evaluate: a row of lr, train_loss, test_loss, test_acc, seconds."""
     start = time.perf_counter()
     row = {"lr": optimizer.param_groups[0]["lr"]}
-    row["train_loss"] = _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm)
+    row["train_loss"] = _train_epoch(
+        model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler
+    )
     if val_loader is not None:
         metrics = evaluate(model, val_loader, loss_fn)
         row["test_loss"] = metrics["loss"]
@@ -476,26 +482,34 @@ def fit(
     log=None,
     progress=True,
     start_epoch=0,
+    scheduler_per_batch=False,
 ):
     """Train epochs start_epoch+1 .. epochs; returns their rows (also sent to `log`).
 
     Each row: epoch, train_loss, test_loss and test_acc (with val_loader), lr, seconds.
-    The scheduler steps once per epoch (with the monitored loss for ReduceLROnPlateau);
+    The scheduler steps once per epoch (with the monitored loss for ReduceLROnPlateau), or
+    after every optimizer step when scheduler_per_batch is True (OneCycleLR, warm-ups);
     callbacks run as cb(row, model) after each epoch and stop training by returning True, as
     early_stopping does. The monitored loss is test_loss, or train_loss without val_loader.
     To resume: start_epoch=load_checkpoint(...)["epoch"]."""
+    batch_scheduler = scheduler if scheduler_per_batch else None
+    epoch_scheduler = None if scheduler_per_batch else scheduler
     rows = []
     for epoch in range(start_epoch + 1, epochs + 1):
         batches = _progress(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress)
         row = {"epoch": epoch}
-        row.update(_run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm))
+        row.update(
+            _run_epoch(
+                model, optimizer, loss_fn, batches, val_loader, clip_grad_norm, batch_scheduler
+            )
+        )
         rows.append(row)
         if log is not None:
             log.log(**row)
         if progress:
             print(_summary(row), file=sys.stderr)
-        if scheduler is not None:
-            _step_scheduler(scheduler, row.get("test_loss", row["train_loss"]))
+        if epoch_scheduler is not None:
+            _step_scheduler(epoch_scheduler, row.get("test_loss", row["train_loss"]))
         if _should_stop(row, model, callbacks, early_stopping):
             break
     if early_stopping is not None and early_stopping.restore_best_weights:
