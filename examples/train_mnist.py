@@ -119,6 +119,16 @@ def make_loaders(args, train_set, test_set):
     return train, test
 
 
+def print_epoch(row, model):
+    """fit() callback: one line per epoch, as it ends (returns False: never stops training)."""
+    print(
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
+        f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, {row['seconds']:.1f} s",
+        flush=True,
+    )
+    return False
+
+
 def main():
     args = parse_args()
     mg.seed(args.seed)
@@ -140,15 +150,10 @@ def main():
         val_loader=test_loader,
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
+        callbacks=[print_epoch],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
-    for row in rows:
-        print(
-            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
-            f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, "
-            f"{row['seconds']:.1f} s"
-        )
     if args.checkpoint:
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
     print(f"total time: {time.perf_counter() - start:.1f} s")
