@@ -403,3 +403,17 @@ def test_fit_prints_one_summary_line_per_epoch(capsys):
     train.fit(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, loader("cpu"), 2)
     lines = [line for line in capsys.readouterr().err.splitlines() if "train_loss" in line]
     assert [line.split("  ")[0] for line in lines] == ["epoch 1", "epoch 2"]
+
+
+@pytest.mark.parametrize("per_batch", [False, True])
+def test_fit_steps_the_scheduler_per_epoch_or_per_batch(per_batch):
+    mg.seed(4)
+    model = mlp("cpu", p=0.0)
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    data = loader("cpu")
+    train.fit(model, opt, F.cross_entropy, data, 2, scheduler=sched, progress=False,
+              scheduler_per_batch=per_batch)  # fmt: skip
+    steps = 2 * len(data) if per_batch else 2
+    assert sched.last_epoch == steps
+    assert opt.param_groups[0]["lr"] == 0.5**steps
