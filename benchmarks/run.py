@@ -41,13 +41,19 @@ class Settings:
     warmup: int
     memory_steps: int
     torch: object
+    stat: object = statistics.median
 
 
 def _timed(name, settings, contenders, inner=1):
     """A Row of median ms per call for the contenders that exist (value None skips one)."""
     present = {k: fn for k, fn in contenders.items() if fn is not None}
     seconds = alternate(
-        present, repeats=settings.repeats, warmup=settings.warmup, inner=inner, settle=1
+        present,
+        repeats=settings.repeats,
+        warmup=settings.warmup,
+        inner=inner,
+        settle=1,
+        stat=settings.stat,
     )
     return Row(name, "ms", {k: seconds[k] * 1e3 if k in seconds else None for k in FRAMEWORKS})
 
@@ -339,6 +345,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--runs", type=int, default=1, help="run N times, print the medians")
     parser.add_argument("--torch-threads", type=int, default=2, help="PyTorch intra-op threads")
+    parser.add_argument(
+        "--stat", choices=["median", "min"], default="median", help="per-row summary of rounds"
+    )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument(
         "--check", action="store_true", help="first check the NumPy CNN's gradients (numpy_cnn)"
@@ -360,10 +369,11 @@ def main(argv=None):
         settings = Settings(repeats=3, warmup=1, memory_steps=5, torch=torch)
     else:
         settings = Settings(repeats=15, warmup=3, memory_steps=20, torch=torch)
+    settings.stat = statistics.median if args.stat == "median" else min
     groups = args.only or DEFAULT_GROUPS
     threads = f"{args.torch_threads} thread{'s' if args.torch_threads > 1 else ''}"
     version = f"{torch.__version__} ({threads})" if torch is not None else "not installed"
-    print(f"batch {models.BATCH}, float32; PyTorch {version}; numpy {np.__version__}")
+    print(f"batch {models.BATCH}, float32; PyTorch {version}; numpy {np.__version__}; {args.stat}")
     runs = []
     for index in range(args.runs):
         load = _load_average()

@@ -5,14 +5,15 @@ import statistics
 import time
 
 
-def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0):
+def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0, stat=statistics.median):
     """Median seconds per call of each zero-argument callable in `contenders` (a dict).
 
     Every round runs each contender `inner` times, in turn, so a slow spell of the machine
     is shared; the first `warmup` rounds are discarded. `settle` untimed calls open each
     contender's turn: right after another library ran, its idle threads still spin and the
     caches hold its data (measured: PyTorch's CNN step 2.5x slower on the first call after a
-    NumPy one on 2 cores), which is a cost of switching, not of either library."""
+    NumPy one on 2 cores), which is a cost of switching, not of either library. `stat`
+    reduces each contender's samples (min: the least-disturbed round on a busy machine)."""
     samples = {name: [] for name in contenders}
     for round_index in range(warmup + repeats):
         for name, fn in contenders.items():
@@ -24,7 +25,7 @@ def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0):
             elapsed = (time.perf_counter() - start) / inner
             if round_index >= warmup:
                 samples[name].append(elapsed)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: stat(values) for name, values in samples.items()}
 
 
 def torch_or_none(threads=2):
