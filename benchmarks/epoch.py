@@ -2,9 +2,9 @@
 minigrad and the same architecture in PyTorch, their steps interleaved. Read run.py first.
 """
 
-import argparse
 import itertools
 import os
+import sys
 import time
 
 from benchmarks import memory, models
@@ -23,6 +23,16 @@ def _train_mnist_example():
     return module
 
 
+def _example_defaults(example):
+    """The example's own command-line defaults for Fashion-MNIST (whatever options it grows)."""
+    argv = sys.argv
+    sys.argv = ["train_mnist.py", "--dataset", "fashion", "--batch-size", str(models.BATCH)]
+    try:
+        return example.parse_args()
+    finally:
+        sys.argv = argv
+
+
 def _minigrad_epoch(example, train_set, test_set):
     """(a generator running one epoch of the example's model with Adam, one step per next(),
     a function returning its test accuracy)."""
@@ -31,10 +41,7 @@ def _minigrad_epoch(example, train_set, test_set):
     from minigrad import optim
 
     mg.seed(0)
-    args = argparse.Namespace(
-        dataset="fashion", augment=False, limit=None, batch_size=models.BATCH, device="cpu", seed=0
-    )
-    train, test = example.make_loaders(args, train_set, test_set)
+    train, test = example.make_loaders(_example_defaults(example), train_set, test_set)
     model = example.make_model()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
 
