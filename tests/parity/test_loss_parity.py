@@ -91,7 +91,7 @@ def test_nll_loss(reduction, weighted, ignore_index, _, shape, device):
 
 
 @pytest.mark.parametrize(
-    "reduction, weighted, smoothing", itertools.product(REDUCTIONS, [False, True], [0.0, 0.2])
+    "reduction, weighted, smoothing", list(itertools.product(REDUCTIONS, [False, True], [0.0, 0.2]))
 )
 def test_cross_entropy_class_probabilities(reduction, weighted, smoothing, device):
     w = WEIGHT if weighted else None
