@@ -28,7 +28,12 @@ CASES = {
         lambda a: mg.cat([a, a * 2], 1) if isinstance(a, mg.Tensor) else torch.cat([a, a * 2], 1),
         [A],
     ),
-    "index": (lambda a: a[:, ::2] + a[[0, 0, 2], 1:3] + a[np.array([2, 0, 1]), np.array([1, 1, 3])][:, None], [A]),
+    "index": (
+        lambda a: (
+            a[:, ::2] + a[[0, 0, 2], 1:3] + a[np.array([2, 0, 1]), np.array([1, 1, 3])][:, None]
+        ),
+        [A],
+    ),
 }
 
 
