@@ -1,7 +1,8 @@
 """Train a small BatchNorm CNN on MNIST or Fashion-MNIST and report the test accuracy.
 
-Expected (Fashion-MNIST, 2-core CPU, defaults): about 91% test accuracy after 3 epochs;
-`--epochs 10 --augment --schedule onecycle` reaches about 93%. MNIST reaches about 99%.
+Measured on Fashion-MNIST, 2-core CPU: the defaults reach 0.9076 test accuracy after 3 epochs
+(160 s); `--epochs 10 --schedule onecycle --optimizer adamw` reaches 0.9306 in 561 s.
+(MNIST itself could not be downloaded where this was measured.)
 The last line printed is `test accuracy: 0.XXXX`.
 
 Data is looked for in: --data DIR, the cache ($MINIGRAD_DATA or ~/.cache/minigrad), Debian's
