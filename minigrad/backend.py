@@ -163,6 +163,37 @@ def to_device(a, device, dtype=None):
     return xp.asarray(a, dtype=_dtype(xp, dtype), device=native_device(device))
 
 
+def new_array(data, device, dtype=None):
+    """A fresh array on `device` that shares no memory with `data` (for minigrad.tensor).
+
+    Python data without a dtype: floats become DEFAULT_DTYPE, integers int64. NumPy arrays keep
+    their dtype and memory layout (a channels-last view stays channels-last)."""
+    if dtype is None and not is_array(data):
+        host = np.asarray(data)
+        if host.dtype.kind == "f":
+            dtype = DEFAULT_DTYPE
+        elif host.dtype.kind in "iu":
+            dtype = "int64"
+        data = host
+    if isinstance(data, np.ndarray):
+        data = data.copy(order="K")  # own it: some devices (strict) would wrap the caller's
+        return to_device(data, device, dtype=dtype)
+    array = to_device(data, device, dtype=dtype)
+    if array is data:
+        array = xp_of(array).asarray(array, copy=True)
+    return array
+
+
+def as_array(out):
+    """`out` as an array: NumPy reductions return scalars (np.float32), not 0-d arrays."""
+    return np.asarray(out) if isinstance(out, np.generic) else out
+
+
+def format_host(host, prefix=""):
+    """A host array as text for a repr, aligned after `prefix`."""
+    return np.array2string(host, separator=", ", prefix=prefix)
+
+
 def _dtype(xp, dtype):
     """Resolve a dtype name ('float32') or object into `xp`'s dtype object; None stays None."""
     if dtype is None:

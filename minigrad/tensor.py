@@ -4,8 +4,6 @@ Read backend.py before this file and ops.py after it.
 
 import math
 
-import numpy as np
-
 from minigrad import backend
 
 _state = {"grad_enabled": True, "anomaly": False}
@@ -94,8 +92,7 @@ class Function:
         record = _state["grad_enabled"]
         fn.needs_input_grad = [record and isinstance(a, Tensor) and a.requires_grad for a in args]
         out = fn.forward(*arrays, **kwargs)
-        if isinstance(out, np.generic):  # NumPy reductions return scalars, not 0-d arrays
-            out = np.asarray(out)
+        out = backend.as_array(out)  # NumPy reductions return scalars, not 0-d arrays
         if _state["anomaly"]:
             _check_finite(cls.__name__, out, "forward")
         result = Tensor(out)
@@ -132,7 +129,7 @@ def _as_array(a, ref):
     """Tensor -> its array; Python scalars stay (weakly typed); arrays move to ref's device."""
     if isinstance(a, Tensor):
         return a.data
-    if isinstance(a, (np.ndarray, list)) or backend.is_array(a):
+    if isinstance(a, list) or backend.is_array(a):
         return backend.to_device(a, ref.device, dtype=None)
     return a
 
@@ -295,7 +292,7 @@ class Tensor(_ToShortcuts):
     def __repr__(self):
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = "" if self.device == "cpu" else f", device='{self.device}'"
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = backend.format_host(self.numpy(), prefix="tensor(")
         return f"tensor({body}{dev}, dtype={self.dtype}{extra})"
 
     # ----- host access and devices
@@ -552,18 +549,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     Float data without a dtype becomes float32 (float64 arrays stay float64)."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is None and not backend.is_array(data):
-        host = np.asarray(data)
-        if host.dtype.kind == "f":
-            dtype = backend.DEFAULT_DTYPE
-        elif host.dtype.kind == "i":
-            dtype = "int64"
-        data = host
-    if isinstance(data, np.ndarray):
-        data = data.copy(order="K")  # keep its memory layout (e.g. channels-last); own it
-    array = backend.to_device(data, device, dtype=dtype)
-    if backend.is_array(data) and array is data and not isinstance(data, np.ndarray):
-        array = backend.xp_of(array).asarray(array, copy=True)
+    array = backend.new_array(data, device, dtype)
     t = Tensor(array)
     if requires_grad:
         t.requires_grad_(True)
