@@ -7,9 +7,7 @@ a warm-up; the script prints the median ms of each and the ratio minigrad / PyTo
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
+from benchmarks.timing import compare_pair  # noqa: E402
 from minigrad import nn  # noqa: E402
 
 try:
@@ -30,12 +29,6 @@ SHAPE = (128, 32, 28, 28)
 def channels_last(a):
     """The same values with NHWC memory, viewed as (N, C, H, W)."""
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
 
 
 def ours_step(x, dout):
@@ -67,25 +60,6 @@ def torch_step(x, dout):
     return step
 
 
-def compare(name, ours, theirs, repeats, warmup):
-    """Alternate the two callables; print the median ms of each and the ratio."""
-    for _ in range(warmup):
-        ours()
-        if theirs is not None:
-            theirs()
-    t_ours, t_theirs = [], []
-    for _ in range(repeats):
-        t_ours.append(timed(ours))
-        if theirs is not None:
-            t_theirs.append(timed(theirs))
-    mine = statistics.median(t_ours)
-    if theirs is None:
-        print(f"{name:<34} minigrad {mine:8.2f} ms   (PyTorch not installed)")
-        return
-    ref = statistics.median(t_theirs)
-    print(f"{name:<34} minigrad {mine:8.2f} ms   PyTorch {ref:8.2f} ms   ratio {mine / ref:5.2f}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test)")
@@ -101,7 +75,8 @@ def main():
         # the upstream gradient has the same memory layout as the output it belongs to
         grad = dout if layout == "NCHW" else channels_last(dout)
         theirs = torch_step(data, grad) if torch is not None else None
-        compare(f"batchnorm2d fwd+bwd {layout}", ours_step(data, grad), theirs, repeats, warmup)
+        ours = ours_step(data, grad)
+        compare_pair(f"batchnorm2d fwd+bwd {layout}", ours, theirs, repeats, warmup)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ best (minimum) times are printed too: on a shared machine they are the steadier 
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
+from benchmarks.timing import compare_pair  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 
 # the suite (python -m benchmarks) builds its rows from conv_contenders and pool_contenders
@@ -32,35 +31,6 @@ except ImportError:
 def channels_last(a):
     """A float32 (B, C, H, W) array whose memory is NHWC, as minigrad's conv outputs are."""
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1), dtype=np.float32).transpose(0, 3, 1, 2)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
-
-
-def compare(name, ours, theirs, repeats, warmup):
-    """Alternate the two callables; print the median ms of each and the ratio."""
-    for _ in range(warmup):
-        ours()
-        if theirs is not None:
-            theirs()
-    t_ours, t_theirs = [], []
-    for _ in range(repeats):
-        t_ours.append(timed(ours))
-        if theirs is not None:
-            t_theirs.append(timed(theirs))
-    mine = statistics.median(t_ours)
-    if theirs is None:
-        print(f"{name:<32} minigrad {mine:7.2f} ms (best {min(t_ours):6.2f})   no PyTorch")
-        return
-    other = statistics.median(t_theirs)
-    best = min(t_ours) / min(t_theirs)
-    print(
-        f"{name:<32} minigrad {mine:7.2f} ms   PyTorch {other:7.2f} ms   ratio {mine / other:5.2f}x"
-        f"   (best {min(t_ours):6.2f} / {min(t_theirs):6.2f} = {best:5.2f}x)"
-    )
 
 
 # --------------------------------------------------------------------------- cases
@@ -109,8 +79,8 @@ def conv_contenders(x, w, b, dout):
 
 def conv_case(rng, repeats, warmup):
     cases = conv_contenders(*conv_arrays(rng))
-    compare("conv2d 3x3 p1 forward", *cases["forward"], repeats, warmup)
-    compare("conv2d 3x3 p1 forward+backward", *cases["train"], repeats, warmup)
+    compare_pair("conv2d 3x3 p1 forward", *cases["forward"], repeats, warmup)
+    compare_pair("conv2d 3x3 p1 forward+backward", *cases["train"], repeats, warmup)
 
 
 def pool_arrays(rng):
@@ -150,8 +120,8 @@ def pool_contenders(x, dout):
 
 def pool_case(rng, repeats, warmup):
     cases = pool_contenders(*pool_arrays(rng))
-    compare("max_pool2d 2x2 forward", *cases["forward"], repeats, warmup)
-    compare("max_pool2d 2x2 forward+backward", *cases["train"], repeats, warmup)
+    compare_pair("max_pool2d 2x2 forward", *cases["forward"], repeats, warmup)
+    compare_pair("max_pool2d 2x2 forward+backward", *cases["train"], repeats, warmup)
 
 
 def main():

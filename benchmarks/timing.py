@@ -5,15 +5,15 @@ import statistics
 import time
 
 
-def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0, stat=statistics.median):
-    """Median seconds per call of each zero-argument callable in `contenders` (a dict).
+def rounds(contenders, repeats=7, warmup=2, inner=1, settle=0):
+    """Seconds per call of each zero-argument callable in `contenders` (a dict), one sample
+    per round.
 
     Every round runs each contender `inner` times, in turn, so a slow spell of the machine
     is shared; the first `warmup` rounds are discarded. `settle` untimed calls open each
     contender's turn: right after another library ran, its idle threads still spin and the
     caches hold its data (measured: PyTorch's CNN step 2.5x slower on the first call after a
-    NumPy one on 2 cores), which is a cost of switching, not of either library. `stat`
-    reduces each contender's samples (min: the least-disturbed round on a busy machine)."""
+    NumPy one on 2 cores), which is a cost of switching, not of either library."""
     samples = {name: [] for name in contenders}
     for round_index in range(warmup + repeats):
         for name, fn in contenders.items():
@@ -25,7 +25,33 @@ def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0, stat=statistic
             elapsed = (time.perf_counter() - start) / inner
             if round_index >= warmup:
                 samples[name].append(elapsed)
+    return samples
+
+
+def alternate(contenders, repeats=7, warmup=2, inner=1, settle=0, stat=statistics.median):
+    """Median (or `stat`: min is the least-disturbed round on a busy machine) seconds per call
+    of each contender, measured round-robin by rounds()."""
+    samples = rounds(contenders, repeats, warmup, inner, settle)
     return {name: stat(values) for name, values in samples.items()}
+
+
+def compare_pair(name, ours, theirs, repeats, warmup):
+    """Alternate minigrad's and PyTorch's callables (theirs may be None); print the median and
+    best ms of each and their ratios."""
+    contenders = {"minigrad": ours} if theirs is None else {"minigrad": ours, "pytorch": theirs}
+    samples = rounds(contenders, repeats, warmup)
+    mine = samples["minigrad"]
+    line = f"{name:<34} minigrad {statistics.median(mine) * 1e3:8.2f} ms"
+    if theirs is None:
+        print(f"{line} (best {min(mine) * 1e3:6.2f})   (PyTorch not installed)")
+        return
+    other = samples["pytorch"]
+    ratio = statistics.median(mine) / statistics.median(other)
+    print(
+        f"{line}   PyTorch {statistics.median(other) * 1e3:8.2f} ms   ratio {ratio:5.2f}x"
+        f"   (best {min(mine) * 1e3:6.2f} / {min(other) * 1e3:6.2f} = "
+        f"{min(mine) / min(other):5.2f}x)"
+    )
 
 
 def torch_or_none(threads=2):
