@@ -3,9 +3,8 @@ gradients (and PReLU's weight gradient) in float64 to 1e-10, on inputs kept off 
 
 import numpy as np
 import pytest
+from helpers import assert_pairs_close, run_with_torch
 
-import minigrad as mg
-from minigrad import backend
 from minigrad import functional as F
 
 torch = pytest.importorskip("torch")
@@ -19,26 +18,6 @@ def off_kinks(shape, low, high, kinks, seed):
         near = np.abs(x - k) < 0.05
         x[near] = k + np.where(x[near] >= k, 0.05, -0.05)
     return x
-
-
-def run_both(ours, theirs, arrays, device, seed=0):
-    """Forward both on float64 copies, backward one random upstream gradient; return pairs."""
-    ins = [mg.tensor(a, dtype="float64", device=device, requires_grad=True) for a in arrays]
-    refs = [torch.from_numpy(a).requires_grad_() for a in arrays]
-    y = ours(*ins)
-    yr = theirs(*refs)
-    assert y.shape == tuple(yr.shape)
-    dout = np.random.default_rng(seed).standard_normal(y.shape)
-    y.backward(mg.tensor(dout, dtype="float64", device=device))
-    yr.backward(torch.from_numpy(dout))
-    pairs = [(y.numpy(), yr.detach().numpy())]
-    pairs += [(backend.to_host(t.grad), r.grad.numpy()) for t, r in zip(ins, refs)]
-    return pairs
-
-
-def assert_parity(pairs):
-    for mine, ref in pairs:
-        np.testing.assert_allclose(mine, ref, rtol=1e-10, atol=1e-10)
 
 
 # name: (ours, torch's, kinks). PyTorch's own float64 gradients of hardsigmoid and of celu with
@@ -91,18 +70,18 @@ EXACT_GRADS = {
 def test_activation_matches_torch(name, device):
     ours, theirs, kinks = CASES[name]
     x = off_kinks((4, 6, 3), -8.0, 8.0, kinks, seed=len(name))
-    (y, y_ref), (dx, dx_ref) = run_both(ours, theirs, [x], device)
+    (y, y_ref), (dx, dx_ref) = run_with_torch(torch, ours, theirs, [x], device)
     if name in EXACT_GRADS:
         dout = np.random.default_rng(0).standard_normal(x.shape)
         dx_ref = dout * EXACT_GRADS[name](x)
-    assert_parity([(y, y_ref), (dx, dx_ref)])
+    assert_pairs_close([(y, y_ref), (dx, dx_ref)])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_extreme_logits_match_torch(name, device):
     ours, theirs, _ = CASES[name]
     x = np.array([[1e4, -1e4, 30.0, -30.0], [-1e4, -1e4, 1e4, 1e4]])
-    assert_parity(run_both(ours, theirs, [x], device))
+    assert_pairs_close(run_with_torch(torch, ours, theirs, [x], device))
 
 
 @pytest.mark.parametrize(
@@ -111,7 +90,7 @@ def test_extreme_logits_match_torch(name, device):
 def test_prelu_matches_torch(shape, channels, device):
     x = off_kinks(shape, -3.0, 3.0, (0,), seed=1)
     w = np.random.default_rng(2).uniform(-0.5, 0.5, channels)
-    assert_parity(run_both(F.prelu, TF.prelu, [x, w], device))
+    assert_pairs_close(run_with_torch(torch, F.prelu, TF.prelu, [x, w], device))
 
 
 def test_rrelu_training_matches_torch_given_the_same_slopes(device):
@@ -123,4 +102,4 @@ def test_rrelu_training_matches_torch_given_the_same_slopes(device):
         return torch.where(t >= 0, t, t * torch.from_numpy(noise))
 
     ours = lambda t: F.rrelu(t, 0.1, 0.3, training=True, noise=noise)  # noqa: E731
-    assert_parity(run_both(ours, theirs, [x], device))
+    assert_pairs_close(run_with_torch(torch, ours, theirs, [x], device))

@@ -3,9 +3,8 @@ every gradient in float64 to 1e-10, over strides, paddings, dilations, groups an
 
 import numpy as np
 import pytest
+from helpers import assert_pairs_close, run_with_torch
 
-import minigrad as mg
-from minigrad import backend
 from minigrad import functional as F
 
 torch = pytest.importorskip("torch")
@@ -13,24 +12,11 @@ TF = torch.nn.functional
 
 
 def run_both(ours, theirs, arrays, seed):
-    """Run both functions on float64 copies of `arrays`, backward with one random upstream
-    gradient; return [(ours, theirs)] for the output and each input's gradient."""
-    ins = [mg.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
-    refs = [torch.from_numpy(a).requires_grad_() for a in arrays]
-    y = ours(*ins)
-    yr = theirs(*refs)
-    assert y.shape == tuple(yr.shape)
-    dout = np.random.default_rng(seed).standard_normal(y.shape)
-    y.backward(mg.tensor(dout, dtype="float64"))
-    yr.backward(torch.from_numpy(dout))
-    pairs = [(y.numpy(), yr.detach().numpy())]
-    pairs += [(backend.to_host(t.grad), r.grad.numpy()) for t, r in zip(ins, refs)]
-    return pairs
+    return run_with_torch(torch, ours, theirs, arrays, seed=seed)
 
 
 def assert_parity(pairs):
-    for mine, ref in pairs:
-        np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-10)
+    assert_pairs_close(pairs, rtol=0, atol=1e-10)
 
 
 CONV2D_CASES = [

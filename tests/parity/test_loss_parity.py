@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import assert_pairs_close, run_with_torch
 
 import minigrad as mg
-from minigrad import backend
 from minigrad import functional as F
 
 torch = pytest.importorskip("torch")
@@ -17,26 +17,14 @@ REDUCTIONS = ["none", "mean", "sum"]
 
 
 def run_both(ours, theirs, arrays, device, seed=0):
-    """Forward on float64 copies; backward a random upstream gradient; return (ours, torch's)
-    pairs for the loss and the gradient of every float array."""
-    ins = [mg.tensor(a, dtype="float64", device=device, requires_grad=True) for a in arrays]
-    refs = [torch.from_numpy(a).requires_grad_() for a in arrays]
-    y = ours(*ins)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch's notice about kl_div's "mean"
-        yr = theirs(*refs)
-    assert y.shape == tuple(yr.shape)
-    dout = np.random.default_rng(seed).standard_normal(y.shape)
-    y.backward(mg.tensor(dout, dtype="float64", device=device))
-    yr.backward(torch.from_numpy(dout))
-    pairs = [(y.numpy(), yr.detach().numpy())]
-    pairs += [(backend.to_host(t.grad), r.grad.numpy()) for t, r in zip(ins, refs)]
-    return pairs
+    """run_with_torch, with torch's UserWarning about kl_div's "mean" silenced."""
 
+    def quiet(*refs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return theirs(*refs)
 
-def assert_parity(pairs):
-    for mine, ref in pairs:
-        np.testing.assert_allclose(mine, ref, rtol=1e-10, atol=1e-10)
+    return run_with_torch(torch, ours, quiet, arrays, device, seed)
 
 
 RNG = np.random.default_rng(0)
@@ -64,7 +52,7 @@ def test_cross_entropy_class_ids(reduction, weighted, ignore_index, smoothing, s
     w = WEIGHT if weighted else None
     kw = {"ignore_index": ignore_index, "reduction": reduction, "label_smoothing": smoothing}
     wt = None if w is None else torch.from_numpy(w)
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a: F.cross_entropy(a, y, w, **kw),
             lambda a: TF.cross_entropy(a, torch.from_numpy(y), wt, **kw),
@@ -80,7 +68,7 @@ def test_nll_loss(reduction, weighted, ignore_index, _, shape, device):
     w = WEIGHT if weighted else None
     kw = {"ignore_index": ignore_index, "reduction": reduction}
     wt = None if w is None else torch.from_numpy(w)
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a: F.nll_loss(a, y, w, **kw),
             lambda a: TF.nll_loss(a, torch.from_numpy(y), wt, **kw),
@@ -97,7 +85,7 @@ def test_cross_entropy_class_probabilities(reduction, weighted, smoothing, devic
     w = WEIGHT if weighted else None
     wt = None if w is None else torch.from_numpy(w)
     kw = {"reduction": reduction, "label_smoothing": smoothing}
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a, p: F.cross_entropy(a, p, w, **kw),
             lambda a, p: TF.cross_entropy(a, p, wt, **kw),
@@ -111,7 +99,7 @@ def test_cross_entropy_extreme_logits_and_unbatched(device):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]])
     y = np.array([1, 2])
     kw = {"label_smoothing": 0.1, "reduction": "sum"}
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a: F.cross_entropy(a, y, **kw),
             lambda a: TF.cross_entropy(a, torch.from_numpy(y), **kw),
@@ -119,7 +107,7 @@ def test_cross_entropy_extreme_logits_and_unbatched(device):
             device,
         )
     )
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a: F.cross_entropy(a, np.array(1), reduction="none"),
             lambda a: TF.cross_entropy(a, torch.tensor(1), reduction="none"),
@@ -183,7 +171,7 @@ PAIRWISE_OPTIONS += [("kl_div", "batchmean"), ("kl_div_log_target", "batchmean")
 def test_pairwise_losses(name, reduction, device):
     ours, theirs, arrays, kw = PAIRWISE[name]
     kw_torch = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a, b: ours(a, b, reduction=reduction, **kw),
             lambda a, b: theirs(a, b, reduction=reduction, **kw_torch),
@@ -197,7 +185,7 @@ def test_bce_with_logits_extreme_logits(device):
     x = np.array([1e4, -1e4, 1e4, -1e4, 0.0])
     t = np.array([0.0, 1.0, 1.0, 0.0, 0.5])
     pw = np.array([2.0])
-    assert_parity(
+    assert_pairs_close(
         run_both(
             lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=pw),
             lambda a, b: TF.binary_cross_entropy_with_logits(a, b, pos_weight=torch.from_numpy(pw)),
