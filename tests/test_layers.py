@@ -5,6 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad
 from minigrad import backend, nn
@@ -192,6 +195,37 @@ def test_pool_modules():
         "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
     )
     assert list(nn.MaxPool2d(2).parameters()) == []
+
+
+@given(
+    x=hnp.arrays(np.float64, (2, 3, 5, 6), elements=st.integers(-2, 2).map(float)),
+    upstream=hnp.arrays(np.float64, (2, 3, 6, 7), elements=st.integers(-3, 3).map(float)),
+    pool=st.sampled_from([(2, None, 0), (3, 2, 1), (2, 1, 1), (3, 1, 0)]),
+)
+def test_sequential_runs_relu_then_max_pool_as_pool_then_relu_with_identical_results(
+    x, upstream, pool, device
+):
+    # small integers: ties at positive values, at zero and below it in most windows
+    kernel, stride, padding = pool
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(kernel, stride, padding))
+    fused_in, plain_in = (minigrad.tensor(x, device=device, requires_grad=True) for _ in "ab")
+    fused = model(fused_in)
+    plain = F.max_pool2d(F.relu(plain_in), kernel, stride, padding)
+    assert type(fused._ctx).__name__ == "ReLU"  # the pool really ran first
+    np.testing.assert_array_equal(fused.numpy(), plain.numpy())
+    grad = minigrad.tensor(upstream[..., : plain.shape[2], : plain.shape[3]], device=device)
+    fused.backward(grad)
+    plain.backward(grad)
+    np.testing.assert_array_equal(backend.to_host(fused_in.grad), backend.to_host(plain_in.grad))
+
+
+def test_sequential_keeps_relu_before_max_pool_when_a_hook_watches_either():
+    seen = []
+    relu, pool = nn.ReLU(), nn.MaxPool1d(2)
+    relu.register_forward_hook(lambda module, inputs, out: seen.append(inputs[0].shape))
+    out = nn.Sequential(relu, pool)(minigrad.randn(2, 3, 8))
+    assert seen == [(2, 3, 8)] and out.shape == (2, 3, 4)
+    assert type(out._ctx).__name__ != "ReLU"
 
 
 def test_summary_of_a_small_cnn(device):
