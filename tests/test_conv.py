@@ -143,6 +143,33 @@ def test_conv2d_gradcheck_full(case, device):
     gradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, device=device)
 
 
+@settings(max_examples=8)
+@given(case=conv_case(max_channels=2, max_out=3), trained=st.sampled_from(["xb", "b", "wb", "x"]))
+def test_conv2d_gradients_when_only_some_inputs_need_them(case, trained, device):
+    # the bias gradient comes from the weight GEMM's ones-column row, or from a sum when the
+    # weight is frozen: each subset must get what training all three gets (gradchecked above)
+    cfg, x, w, b = case
+    if b is None:
+        b = np.linspace(-1, 1, w.shape[0])
+    kwargs = conv_kwargs(cfg)
+    tensors = [
+        mg.tensor(a, device=device, requires_grad=n in trained) for a, n in zip((x, w, b), "xwb")
+    ]
+    y = F.conv2d(*tensors, **kwargs)
+    upstream = np.cos(np.arange(np.prod(y.shape))).reshape(y.shape)
+    y.backward(mg.tensor(upstream, device=device))
+    for name, t in zip("xwb", tensors):
+        if name not in trained:
+            assert t.grad is None
+            continue
+        ref = [mg.tensor(a, device=device, requires_grad=True) for a in (x, w, b)]
+        F.conv2d(*ref, **kwargs).backward(mg.tensor(upstream, device=device))
+        index = "xwb".index(name)
+        np.testing.assert_allclose(
+            backend.to_host(t.grad), backend.to_host(ref[index].grad), rtol=1e-12, atol=1e-12
+        )
+
+
 @settings(max_examples=6)
 @given(case=conv_case())
 def test_conv2d_gradcheck_fast(case, device):
