@@ -8,6 +8,7 @@ Devices are plain strings:
                      raises on stray NumPy calls, arrays created without device= and device mixes
 """
 
+import math
 import os
 
 import numpy as np
@@ -386,3 +387,43 @@ def window_view(x, kernel, stride, dilation, out_size):
         sc,
     )
     return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def _rows(a, axes):
+    """A NumPy array as the (M, K) matrix whose rows run over `axes` (a free view), when its
+    memory holds `axes` first and the other axes contiguous last, as a channels-last conv
+    output does for batch norm's axes (0, 2, 3); None otherwise."""
+    if type(a) is not np.ndarray or not axes:
+        return None
+    kept = tuple(i for i in range(a.ndim) if i not in axes)
+    ordered = a.transpose(tuple(axes) + kept)
+    if not ordered.flags.c_contiguous:
+        return None
+    rows = math.prod(a.shape[i] for i in axes)
+    return ordered.reshape(rows, -1)
+
+
+def _kept_shape(a, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+
+
+def sum_over(a, axes):
+    """sum(a, axis=axes, keepdims=True) as a GEMV, ones @ rows, when _rows applies; else None.
+
+    Twin: functional.normalization._sum. NumPy reduces the leading axis of a (M, 32) matrix
+    row by row; BLAS does it with both cores: measured 3x faster on (128, 28, 28, 32)."""
+    rows = _rows(a, axes)
+    if rows is None:
+        return None
+    ones = np.ones(rows.shape[0], dtype=a.dtype)
+    return (ones @ rows).reshape(_kept_shape(a, axes))
+
+
+def sum_of_products(a, b, axes):
+    """sum(a * b, axis=axes, keepdims=True) in one pass with no temporary, when _rows applies
+    to both; else None. Twin: functional.normalization._sum_of_products (measured 3.3x faster
+    than multiply-then-sum on (128, 28, 28, 32) channels-last)."""
+    rows_a, rows_b = _rows(a, axes), _rows(b, axes)
+    if rows_a is None or rows_b is None:
+        return None
+    return np.einsum("mk,mk->k", rows_a, rows_b).reshape(_kept_shape(a, axes))

@@ -1,4 +1,5 @@
-"""Host-memory tuning in backend.py: freed big arrays are reused instead of page-faulted anew."""
+"""backend.py: host-memory tuning (freed big arrays are reused, not page-faulted anew) and the
+NumPy fast paths for per-channel sums, against plain NumPy."""
 
 import platform
 import resource
@@ -7,8 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minigrad import backend
+from minigrad import testing as mt
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="needs glibc's mallopt")
 
@@ -48,3 +52,42 @@ def test_keep_freed_memory_reports_success_and_applies_in_this_process():
     a = np.ones(2**24, dtype=np.float32)
     del a
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before <= 4
+
+
+# --------------------------------------------------------------------------- per-channel sums
+
+
+@st.composite
+def laid_out_arrays(draw):
+    """A float64 array with a random memory order, and a random set of axes to reduce."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    order = draw(st.permutations(range(len(shape))))
+    memory = draw(mt.arrays(tuple(shape[i] for i in order)))
+    a = memory.transpose(np.argsort(order))  # logical `shape`, memory in `order`
+    axes = tuple(sorted(draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    return a, tuple(order), axes
+
+
+@given(case=laid_out_arrays(), data=st.data())
+def test_sum_fast_paths_equal_numpy_and_apply_when_the_axes_lead_in_memory(case, data):
+    a, order, axes = case
+    b = data.draw(mt.arrays(a.shape))
+    b = np.ascontiguousarray(b.transpose(order)).transpose(np.argsort(order))  # a's layout
+    kept = tuple(i for i in range(a.ndim) if i not in axes)
+    leading = [i for i in order if a.shape[i] > 1] == [i for i in axes + kept if a.shape[i] > 1]
+    total = backend.sum_over(a, axes)
+    products = backend.sum_of_products(a, b, axes)
+    assert (total is not None) == leading == (products is not None)
+    if leading:
+        np.testing.assert_allclose(
+            total, np.sum(a, axis=axes, keepdims=True), rtol=1e-12, atol=1e-12
+        )
+        expected = np.sum(a * b, axis=axes, keepdims=True)
+        np.testing.assert_allclose(products, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_sum_fast_paths_decline_other_arrays():
+    assert backend.sum_over([1.0, 2.0], (0,)) is None
+    a = np.ones((4, 3))
+    assert backend.sum_over(a, ()) is None
+    assert backend.sum_of_products(a, a.T.copy().T, (1,)) is None  # rows must lead in memory

@@ -182,7 +182,8 @@ def _im2col(x, kernel, stride, dilation, out_size, ones_column=False):
     width = kernel[0] * kernel[1] * x.shape[-1]
     windows = backend.window_view(x, kernel, stride, dilation, out_size)
     if windows is None:
-        cols = xp.reshape(_windows_by_slices(x, kernel, stride, dilation, out_size), (g, rows, width))
+        windows = _windows_by_slices(x, kernel, stride, dilation, out_size)
+        cols = xp.reshape(windows, (g, rows, width))
         if ones_column:
             ones = xp.ones((g, rows, 1), dtype=x.dtype, device=x.device)
             cols = xp.concat([cols, ones], axis=-1)

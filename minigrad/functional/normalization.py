@@ -19,8 +19,18 @@ from minigrad.tensor import Function, Tensor
 
 
 def _sum(xp, a, axes):
-    """Sum over `axes` keeping them as size-1 axes (nothing to do when axes is empty)."""
-    return xp.sum(a, axis=axes, keepdims=True) if axes else a
+    """Sum over `axes` keeping them as size-1 axes (nothing to do when axes is empty).
+    backend.sum_over is the NumPy fast path for channels-last memory."""
+    if not axes:
+        return a
+    fast = backend.sum_over(a, axes)
+    return xp.sum(a, axis=axes, keepdims=True) if fast is None else fast
+
+
+def _sum_of_products(xp, a, b, axes):
+    """_sum(a * b), without the temporary when backend.sum_of_products applies."""
+    fast = backend.sum_of_products(a, b, axes) if axes else None
+    return _sum(xp, a * b, axes) if fast is None else fast
 
 
 def _padded(param_shape, ndim):
@@ -65,35 +75,39 @@ class Normalize(Function):
         xp = self.xp
         xv = x if view == x.shape else xp.reshape(x, view)
         self.count = math.prod(view[a] for a in axes)
-        mean = xp.mean(xv, axis=axes, keepdims=True) if center else None
-        xhat = xv - mean if center else xv
-        var = xp.mean(xhat * xhat, axis=axes, keepdims=True)
+        mean = _sum(xp, xv, axes) / self.count if center else None
+        xc = xv - mean if center else xv  # x centred
+        var = _sum_of_products(xp, xc, xc, axes) / self.count
         r = 1.0 / xp.sqrt(var + eps)
-        if center:
-            xhat *= r  # xhat is a fresh temporary here: normalise it in place
-        else:
-            xhat = xhat * r
         if running is not None:
             _update_running(xp, running, mean, var, self.count)
-        self._save(x.shape, view, axes, param_shape, center, w, b, xhat, r)
-        y = _affine(xp, xhat, w, b, param_shape)
+        padded = _padded(param_shape, len(view))
+        if center and all(padded[a] == 1 for a in axes):
+            # batch / instance norm: w is constant within a group, so y = xc·(r·w) + b is two
+            # passes, and backward works from xc (x̂ = xc·r is never stored)
+            k = r if w is None else r * xp.reshape(w, param_shape)
+            y = xc * k
+            if b is not None:
+                y += xp.reshape(b, param_shape)
+            self._save(x.shape, view, axes, padded, w, b, r, xc=xc, k=k)
+        else:
+            xhat = xc * r
+            y = _affine(xp, xhat, w, b, param_shape)
+            self._save(x.shape, view, axes, padded, w, b, r, xhat=xhat, center=center)
         return y if view == x.shape else xp.reshape(y, x.shape)
 
-    def _save(self, shape, view, axes, param_shape, center, w, b, xhat, r):
+    def _save(self, shape, view, axes, padded, w, b, r, xc=None, k=None, xhat=None, center=True):
         if not any(self.needs_input_grad):
             return
         self.shape, self.view, self.axes, self.center = shape, view, axes, center
-        self.w, self.b, self.xhat, self.r = w, b, xhat, r
-        self.param_shape = param_shape
-        padded = _padded(param_shape, len(view))
+        self.w, self.b, self.r, self.xc, self.k, self.xhat = w, b, r, xc, k, xhat
+        self.param_shape = padded
         self.param_axes = tuple(i for i, n in enumerate(padded) if n == 1)
-        # w constant within every group: reduce dout once and reuse the sums for dw and db
-        self.w_constant = center and all(padded[a] == 1 for a in axes)
 
     def backward(self, dout):
         xp = self.xp
         dout = dout if self.view == self.shape else xp.reshape(dout, self.view)
-        if self.w_constant:
+        if self.xc is not None:
             dx, dw, db = self._backward_constant_w(dout)
         else:
             dx, dw, db = self._backward_general(dout)
@@ -102,18 +116,18 @@ class Normalize(Function):
         return dx, dw, db
 
     def _backward_constant_w(self, dout):
-        """BatchNorm and InstanceNorm (centred): Σĝ = w·Σdout and Σĝx̂ = w·Σdout·x̂ per group."""
-        xp, axes, m = self.xp, self.axes, self.count
+        """BatchNorm and InstanceNorm: with k = r·w constant in a group, Σĝ = w·Σdout and
+        Σĝx̂ = w·r·Σdout·xc, so dx = k·dout - xc·(k·r·Σdout·x̂/M) - k·Σdout/M."""
+        xp, axes, m, r, k = self.xp, self.axes, self.count, self.r, self.k
         sum_dout = _sum(xp, dout, axes)
-        sum_dout_xhat = _sum(xp, dout * self.xhat, axes)
+        sum_dout_xhat = r * _sum_of_products(xp, dout, self.xc, axes)
         other_axes = tuple(a for a in self.param_axes if a not in axes)
         dw = self._param_grad(_sum(xp, sum_dout_xhat, other_axes), self.w, 1)
         db = self._param_grad(_sum(xp, sum_dout, other_axes), self.b, 2)
         if not self.needs_input_grad[0]:
             return None, dw, db
-        k = self.r if self.w is None else self.r * xp.reshape(self.w, self.param_shape)
         dx = dout * k
-        correction = self.xhat * (k * sum_dout_xhat / m)
+        correction = self.xc * (k * r * sum_dout_xhat / m)
         correction += k * sum_dout / m
         dx -= correction
         return dx, dw, db
@@ -121,12 +135,12 @@ class Normalize(Function):
     def _backward_general(self, dout):
         """LayerNorm, GroupNorm, RMSNorm: w varies inside a group, so reduce ĝ = dout·w."""
         xp, axes, m = self.xp, self.axes, self.count
-        dw = self._param_grad(_sum(xp, dout * self.xhat, self.param_axes), self.w, 1)
+        dw = self._param_grad(_sum_of_products(xp, dout, self.xhat, self.param_axes), self.w, 1)
         db = self._param_grad(_sum(xp, dout, self.param_axes), self.b, 2)
         if not self.needs_input_grad[0]:
             return None, dw, db
         g = dout if self.w is None else dout * xp.reshape(self.w, self.param_shape)
-        dx = g - self.xhat * (_sum(xp, g * self.xhat, axes) / m)
+        dx = g - self.xhat * (_sum_of_products(xp, g, self.xhat, axes) / m)
         if self.center:
             dx -= _sum(xp, g, axes) / m
         dx *= self.r
