@@ -427,3 +427,38 @@ def sum_of_products(a, b, axes):
     if rows_a is None or rows_b is None:
         return None
     return np.einsum("mk,mk->k", rows_a, rows_b).reshape(_kept_shape(a, axes))
+
+
+def channel_affine(a, scale, shift, axes):
+    """a * scale + shift, where scale and shift (either may be None) are constant along `axes`
+    (keepdims shapes), with a's memory layout, when _rows applies; else None.
+    Twin: functional.normalization._channel_affine.
+
+    On (M, C) rows a per-channel operand makes NumPy's inner loop C entries long; viewing the
+    rows r at a time as (M/r, r*C) against the operand tiled r times makes it r*C long:
+    measured 1.6x faster per pass on (128, 28, 28, 32) channels-last (r = 28*28)."""
+    rows = _rows(a, axes)
+    if rows is None:
+        return None
+    m, k = rows.shape
+    r = 1  # whole trailing reduced dims, innermost first, up to 32K entries a row
+    for n in reversed([a.shape[i] for i in axes]):
+        if r * n * k > 2**15:
+            break
+        r *= n
+    wide = rows.reshape(m // r, r * k)
+
+    def tiled(p):
+        return np.tile(np.broadcast_to(p, _kept_shape(a, axes)).reshape(k), r)
+
+    if scale is None:
+        out = wide + tiled(shift) if shift is not None else wide.copy()
+    else:
+        out = wide * tiled(scale)
+        if shift is not None:
+            in_place = out.dtype == np.result_type(out, shift)
+            out = np.add(out, tiled(shift), out=out if in_place else None)
+    kept = tuple(i for i in range(a.ndim) if i not in axes)
+    order = tuple(axes) + kept
+    ordered = out.reshape(tuple(a.shape[i] for i in order))
+    return ordered.transpose(np.argsort(order))

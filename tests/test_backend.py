@@ -91,3 +91,20 @@ def test_sum_fast_paths_decline_other_arrays():
     a = np.ones((4, 3))
     assert backend.sum_over(a, ()) is None
     assert backend.sum_of_products(a, a.T.copy().T, (1,)) is None  # rows must lead in memory
+
+
+@given(case=laid_out_arrays(), data=st.data(), use=st.sampled_from(["both", "scale", "shift"]))
+def test_channel_affine_equals_broadcasting_and_keeps_the_layout(case, data, use):
+    a, order, axes = case
+    kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    scale = data.draw(mt.arrays(kept_shape)) if use != "shift" else None
+    shift = data.draw(mt.arrays(kept_shape)).astype(np.float32) if use != "scale" else None
+    out = backend.channel_affine(a, scale, shift, axes)
+    if backend.sum_over(a, axes) is None:  # the same layouts qualify as for the sums
+        assert out is None
+        return
+    expected = a if scale is None else a * scale
+    expected = expected if shift is None else expected + shift
+    assert out.dtype == expected.dtype and out.shape == a.shape
+    np.testing.assert_array_equal(out, expected)
+    assert out.transpose(order).flags.c_contiguous  # a's memory order

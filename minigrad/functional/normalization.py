@@ -27,6 +27,16 @@ def _sum(xp, a, axes):
     return xp.sum(a, axis=axes, keepdims=True) if fast is None else fast
 
 
+def _channel_affine(xp, a, scale, shift, axes):
+    """a·scale + shift, scale and shift (either may be None) constant along `axes`;
+    backend.channel_affine is the NumPy fast path for channels-last memory."""
+    fast = backend.channel_affine(a, scale, shift, axes) if axes else None
+    if fast is not None:
+        return fast
+    out = a if scale is None else a * scale
+    return out if shift is None else out + shift
+
+
 def _sum_of_products(xp, a, b, axes):
     """_sum(a * b), without the temporary when backend.sum_of_products applies."""
     fast = backend.sum_of_products(a, b, axes) if axes else None
@@ -76,7 +86,7 @@ class Normalize(Function):
         xv = x if view == x.shape else xp.reshape(x, view)
         self.count = math.prod(view[a] for a in axes)
         mean = _sum(xp, xv, axes) / self.count if center else None
-        xc = xv - mean if center else xv  # x centred
+        xc = _channel_affine(xp, xv, None, -mean, axes) if center else xv  # x centred
         var = _sum_of_products(xp, xc, xc, axes) / self.count
         r = 1.0 / xp.sqrt(var + eps)
         if running is not None:
@@ -86,9 +96,8 @@ class Normalize(Function):
             # batch / instance norm: w is constant within a group, so y = xc·(r·w) + b is two
             # passes, and backward works from xc (x̂ = xc·r is never stored)
             k = r if w is None else r * xp.reshape(w, param_shape)
-            y = xc * k
-            if b is not None:
-                y += xp.reshape(b, param_shape)
+            shift = None if b is None else xp.reshape(b, param_shape)
+            y = _channel_affine(xp, xc, k, shift, axes)
             self._save(x.shape, view, axes, padded, w, b, r, xc=xc, k=k)
         else:
             xhat = xc * r
@@ -126,10 +135,8 @@ class Normalize(Function):
         db = self._param_grad(_sum(xp, sum_dout, other_axes), self.b, 2)
         if not self.needs_input_grad[0]:
             return None, dw, db
-        dx = dout * k
-        correction = self.xc * (k * r * sum_dout_xhat / m)
-        correction += k * sum_dout / m
-        dx -= correction
+        dx = _channel_affine(xp, dout, k, None, axes)
+        dx -= _channel_affine(xp, self.xc, k * r * sum_dout_xhat / m, k * sum_dout / m, axes)
         return dx, dw, db
 
     def _backward_general(self, dout):
