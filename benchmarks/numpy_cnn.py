@@ -1,14 +1,17 @@
 """The benchmark CNN written by hand in plain NumPy: forward, backward and SGD with momentum, no
 autograd. It is the floor that minigrad's engine overhead is measured against. Read run.py next.
 
-Techniques (the known-fast ones on CPU):
+Techniques (the known-fast ones on CPU, the same that minigrad uses):
   - NHWC memory: the channel axis is innermost, so every conv is one GEMM over contiguous rows.
-  - im2col: loop over the K*K kernel offsets and copy each strided slice of the padded input
-    into a preallocated cols buffer (B, H, W, K*K, C); then (B*H*W, K*K*C) @ (K*K*C, F).
+  - im2col: the K*K windows as a zero-copy strided view of the padded input, copied once into a
+    preallocated cols buffer (B*H*W, K*K*C + 1) whose last column is ones, so the GEMM
+    cols @ [W; b] adds the bias and cols^T @ dout yields db as its last row.
   - col2im: one batched GEMM gives the per-offset input gradients (K*K, B*H*W, C), each
     contiguous, added into the padded gradient with K*K slice `+=`s.
-  - max-pool 2x2 as the max of four strided slices, with a first-wins mask per slice.
-  - ReLU backward as dout * mask.
+  - max-pool 2x2 as the max of four strided slices, with a first-wins mask per slice, and the
+    ReLU after it (they commute), so ReLU runs on the 4x smaller array; dx = dout * mask.
+  - BatchNorm: per-channel sums as a GEMV (ones @ rows) and einsum, and the per-channel
+    scale/shift passes on rows viewed H*W at a time against the parameters tiled H*W times.
 `python -m benchmarks.numpy_cnn --check` compares loss and gradients with minigrad and PyTorch.
 """
 
@@ -24,14 +27,16 @@ from benchmarks.models import LR, MOMENTUM, cnn_batch, cnn_layer_names, cnn_weig
 class Conv:
     """Conv2d with an odd K x K kernel, stride 1, padding K // 2 ("same"), on NHWC arrays.
 
-    w is PyTorch's (F, C, K, K); it is kept as the GEMM matrix (K*K*C, F), row (i*K + j)*C + c.
-    """
+    The parameters live in one GEMM matrix w_aug (K*K*C + 1, F): w (row (i*K + j)*C + c, from
+    PyTorch's (F, C, K, K)) and, as its last row, b; self.w and self.b are views of it."""
 
     def __init__(self, w, b, need_dx=True):
         F, C, K, _ = w.shape
         self.K, self.C, self.F = K, C, F
-        self.w = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(K * K * C, F)
-        self.b = b.copy()
+        self.w_aug = np.empty((K * K * C + 1, F), np.float32)
+        self.w_aug[:-1] = w.transpose(2, 3, 1, 0).reshape(K * K * C, F)
+        self.w_aug[-1] = b
+        self.w, self.b = self.w_aug[:-1], self.w_aug[-1]
         self.need_dx = need_dx
         self.padded = self.cols = None
 
@@ -41,7 +46,8 @@ class Conv:
         p = self.K // 2
         if self.padded is None or self.padded.shape != (B, H + 2 * p, W + 2 * p, C):
             self.padded = np.zeros((B, H + 2 * p, W + 2 * p, C), np.float32)
-            self.cols = np.empty((B, H, W, self.K * self.K, C), np.float32)
+            self.cols = np.empty((B * H * W, self.K * self.K * C + 1), np.float32)
+            self.cols[:, -1] = 1
         return self.padded, self.cols
 
     def forward(self, x):
@@ -49,21 +55,20 @@ class Conv:
         K, p = self.K, self.K // 2
         padded, cols = self._buffers(x)
         padded[:, p : p + H, p : p + W, :] = x
-        for i in range(K):
-            for j in range(K):
-                cols[:, :, :, i * K + j, :] = padded[:, i : i + H, j : j + W, :]
-        self.cols_mat = cols.reshape(B * H * W, K * K * C)
-        # (B*H*W, K*K*C) @ (K*K*C, F): the whole conv is one GEMM
-        y = self.cols_mat @ self.w
-        y += self.b
-        return y.reshape(B, H, W, self.F)
+        s = padded.strides
+        windows = np.lib.stride_tricks.as_strided(
+            padded, (B, H, W, K, K, C), (s[0], s[1], s[2], s[1], s[2], s[3])
+        )
+        np.reshape(cols[:, :-1], windows.shape, copy=False)[...] = windows
+        # (B*H*W, K*K*C + 1) @ (K*K*C + 1, F): the whole conv, bias included, is one GEMM
+        return (cols @ self.w_aug).reshape(B, H, W, self.F)
 
     def backward(self, dout):
         B, H, W, F = dout.shape
         K, p, C = self.K, self.K // 2, self.C
         dz = dout.reshape(B * H * W, F)
-        self.dw = self.cols_mat.T @ dz
-        self.db = dz.sum(axis=0)
+        dw_aug = self.cols.T @ dz
+        self.dw, self.db = dw_aug[:-1], dw_aug[-1]
         if not self.need_dx:
             return None
         # (B*H*W, F) @ (K*K, F, C) -> (K*K, B*H*W, C): each offset's gradient is contiguous
@@ -123,10 +128,13 @@ class MaxPool2:
 
 class BatchNorm:
     """BatchNorm2d on NHWC: statistics over (B, H, W) per channel (biased var in the forward,
-    unbiased in the running var, momentum 0.1, eps 1e-5, as PyTorch).
+    unbiased in the running var, momentum 0.1, eps 1e-5, as PyTorch). With xc = x - mean,
+    r = 1 / sqrt(var + eps), k = gamma * r and N values a channel:
 
-        xhat = (x - mean) / sqrt(var + eps);  y = gamma * xhat + beta
-        dx = gamma / (N sqrt(var + eps)) * (N dout - sum(dout) - xhat * sum(dout * xhat))"""
+        y = xc * k + beta;  dx = k * dout - xc * (k * r * sum(dout * xhat) / N) - k * sum(dout) / N
+
+    Arrays are seen as rows (B*H*W, C); the per-channel passes as (B, H*W*C) against the
+    parameters tiled H*W times (long inner loops)."""
 
     def __init__(self, gamma, beta, momentum=0.1, eps=1e-5):
         self.gamma, self.beta = gamma.copy(), beta.copy()
@@ -135,29 +143,42 @@ class BatchNorm:
         self.momentum, self.eps = momentum, eps
         self.training = True
 
+    def _affine(self, a, scale, shift=None):
+        """a * scale (+ shift) per channel, on (B, H*W*C) against tiled parameters."""
+        B, H, W, C = a.shape
+        wide = a.reshape(B, H * W * C)
+        out = wide * np.tile(scale, H * W)
+        if shift is not None:
+            out += np.tile(shift, H * W)
+        return out.reshape(a.shape)
+
     def forward(self, x):
-        axes = (0, 1, 2)
         if not self.training:
             inv = 1 / np.sqrt(self.running_var + self.eps)
-            return (x - self.running_mean) * (self.gamma * inv) + self.beta
+            return self._affine(
+                x, self.gamma * inv, self.beta - self.running_mean * self.gamma * inv
+            )
         n = x.shape[0] * x.shape[1] * x.shape[2]
-        mean = x.mean(axis=axes)
-        centred = x - mean
-        var = np.mean(centred * centred, axis=axes)
+        ones = np.ones(n, np.float32)
+        mean = ones @ x.reshape(n, -1) / n
+        self.centred = self._affine(x, np.ones_like(mean), -mean)
+        rows = self.centred.reshape(n, -1)
+        var = np.einsum("nc,nc->c", rows, rows) / n
         self.inv = 1 / np.sqrt(var + self.eps)
-        self.xhat = centred * self.inv
         m = self.momentum
         self.running_mean = (1 - m) * self.running_mean + m * mean
         self.running_var = (1 - m) * self.running_var + m * var * (n / (n - 1))
-        return self.xhat * self.gamma + self.beta
+        return self._affine(self.centred, self.gamma * self.inv, self.beta)
 
     def backward(self, dout):
-        axes = (0, 1, 2)
         n = dout.shape[0] * dout.shape[1] * dout.shape[2]
-        self.dbeta = dout.sum(axis=axes)
-        self.dgamma = np.sum(dout * self.xhat, axis=axes)
-        scale = self.gamma * self.inv / n
-        return scale * (n * dout - self.dbeta - self.xhat * self.dgamma)
+        rows = dout.reshape(n, -1)
+        self.dbeta = np.ones(n, np.float32) @ rows
+        self.dgamma = self.inv * np.einsum("nc,nc->c", rows, self.centred.reshape(n, -1))
+        k = self.gamma * self.inv
+        dx = self._affine(dout, k)
+        dx -= self._affine(self.centred, k * self.inv * self.dgamma / n, k * self.dbeta / n)
+        return dx
 
     def params(self):
         return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
@@ -220,7 +241,7 @@ class NumpyCNN:
 
         def block(conv, norm):
             bn = [BatchNorm(get(norm, "weight"), get(norm, "bias"))] if batchnorm else []
-            return [conv, *bn, ReLU(), MaxPool2()]
+            return [conv, *bn, MaxPool2(), ReLU()]  # max-pool and ReLU commute
 
         self.conv1 = Conv(get("conv1", "weight"), get("conv1", "bias"), need_dx=False)
         self.conv2 = Conv(get("conv2", "weight"), get("conv2", "bias"))

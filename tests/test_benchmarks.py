@@ -1,0 +1,32 @@
+"""The benchmark suite's own correctness: the hand-written NumPy CNN that engine overhead is
+measured against computes what minigrad (and PyTorch, when installed) compute."""
+
+import numpy as np
+import pytest
+
+from benchmarks import numpy_cnn
+from benchmarks.models import cnn_batch, cnn_weights
+
+
+def test_numpy_reference_cnn_matches_minigrad_and_pytorch(capsys):
+    numpy_cnn.check(batch=4, steps=2)
+    assert "agrees to float32 tolerance" in capsys.readouterr().out
+
+
+def test_numpy_reference_catches_a_wrong_gradient(monkeypatch):
+    # the check must be able to fail: a BatchNorm backward off by 1% is reported
+    backward = numpy_cnn.BatchNorm.backward
+
+    def off_by_one_percent(self, dout):
+        return backward(self, dout) * 1.01
+
+    monkeypatch.setattr(numpy_cnn.BatchNorm, "backward", off_by_one_percent)
+    with pytest.raises(AssertionError):
+        numpy_cnn.check(batch=4, steps=2)
+
+
+def test_numpy_reference_trains():
+    x, y = cnn_batch(batch=16)
+    net = numpy_cnn.NumpyCNN(cnn_weights())
+    losses = [net.train_step(x, y) for _ in range(8)]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
