@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad import backend
@@ -176,6 +177,35 @@ def test_max_pool2d_2x2_ties_after_relu(width, device):
     expected[0, 1, 0, 0] = 0.0
     expected[0, 1, 1, 1] = 1.0
     np.testing.assert_array_equal(backend.to_host(xt.grad), expected)
+
+
+def ref_max_pool_grad(x, dout, kernel):
+    """dx of a tiling max-pool: each window's dout goes to its first maximum (row-major)."""
+    dx = np.zeros_like(x)
+    kh, kw = kernel
+    for n, c, p, q in np.ndindex(*dout.shape):
+        window = x[n, c, p * kh : (p + 1) * kh, q * kw : (q + 1) * kw]
+        i, j = np.unravel_index(np.argmax(window), window.shape)  # argmax: first maximum
+        dx[n, c, p * kh + i, q * kw + j] += dout[n, c, p, q]
+    return dx
+
+
+@given(
+    ints=st.booleans(),
+    kernel=st.sampled_from([(2, 2), (2, 3), (1, 2)]),
+    data=st.data(),
+)
+def test_tiled_max_pool_gradient_with_and_without_ties(ints, kernel, data, device):
+    # small integers tie in most windows; distinct values never do (the CPU skips the tie loop)
+    shape = (2, 3, 2 * kernel[0], 2 * kernel[1])
+    if ints:
+        x = data.draw(hnp.arrays(np.float64, shape, elements=st.integers(-1, 1).map(float)))
+    else:
+        x = data.draw(mt.distinct_arrays(shape))
+    dout = np.arange(1.0, 1 + 2 * 3 * 2 * 2).reshape(2, 3, 2, 2)
+    xt = mg.tensor(x, device=device, requires_grad=True)
+    F.max_pool2d(xt, kernel).backward(mg.tensor(dout, device=device))
+    np.testing.assert_array_equal(backend.to_host(xt.grad), ref_max_pool_grad(x, dout, kernel))
 
 
 def test_max_pool2d_2x2_is_channels_last_and_matches_reference():
