@@ -350,9 +350,13 @@ def test_plots_write_png_files(tmp_path):
             tmp_path / "sub" / "cm.png", class_names=["a", "b", "c"], normalize=True,
         ),
     ]  # fmt: skip
+    from matplotlib import image
+
     for path in written:
         with open(path, "rb") as f:
             assert f.read(8) == PNG_SIGNATURE, path
+        pixels = image.imread(path)[..., :3]
+        assert min(pixels.shape[:2]) >= 100 and pixels.std() > 0.02, path  # something drawn
     with pytest.raises(ValueError, match="square"):
         plots.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "bad.png")
     with pytest.raises(ValueError, match=r"\(F, C, kh, kw\)"):
