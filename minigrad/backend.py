@@ -420,13 +420,15 @@ def sum_over(a, axes):
 
 
 def sum_of_products(a, b, axes):
-    """sum(a * b, axis=axes, keepdims=True) in one pass with no temporary, when _rows applies
-    to both; else None. Twin: functional.normalization._sum_of_products (measured 3.3x faster
-    than multiply-then-sum on (128, 28, 28, 32) channels-last)."""
-    rows_a, rows_b = _rows(a, axes), _rows(b, axes)
-    if rows_a is None or rows_b is None:
+    """sum(a * b, axis=axes, keepdims=True) by one einsum, which reads both arrays once and
+    writes no temporary, for NumPy arrays of one shape in any memory layout; else None.
+    Twin: functional.normalization._sum_of_products (measured 3x faster than multiply-then-sum
+    on (128, 32, 28, 28), channels-last or not)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.shape != b.shape or not axes:
         return None
-    return np.einsum("mk,mk->k", rows_a, rows_b).reshape(_kept_shape(a, axes))
+    letters = "abcdefghijklmnopqrstuvwxyz"[: a.ndim]
+    kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
+    return np.einsum(f"{letters},{letters}->{kept}", a, b).reshape(_kept_shape(a, axes))
 
 
 def channel_affine(a, scale, shift, axes):
