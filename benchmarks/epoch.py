@@ -12,12 +12,12 @@ from benchmarks import memory, models
 FRAMEWORKS = ("minigrad", "pytorch", "numpy")
 
 
-def _train_mnist_example():
-    """examples/train_mnist.py as a module (examples/ is not a package)."""
+def load_example(name="train_mnist"):
+    """examples/<name>.py as a module (examples/ is not a package)."""
     import importlib.util
 
-    path = os.path.join(memory.ROOT, "examples", "train_mnist.py")
-    spec = importlib.util.spec_from_file_location("train_mnist", path)
+    path = os.path.join(memory.ROOT, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -138,7 +138,7 @@ def epoch_rows(s):
     except FileNotFoundError as missing:
         print(f"epoch: skipped, Fashion-MNIST not found ({missing})")
         return []
-    example = _train_mnist_example()
+    example = load_example()
     runs = {"minigrad": _minigrad_epoch(example, train_set, test_set)}
     if s.torch is not None:
         runs["pytorch"] = _torch_epoch(s.torch, example, train_set, test_set)

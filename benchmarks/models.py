@@ -154,3 +154,27 @@ def torch_inference(torch, model, x):
             model(xt)
 
     return infer
+
+
+# --------------------------------------------------------------------------- the CIFAR example
+
+
+def torch_cifar_model(torch):
+    """examples/train_cifar10.py's make_model() in PyTorch (default init): three conv-BN-ReLU
+    stages 32-32 / 64-64 / 128 with max-pools and dropout, global average pool, fc10."""
+    nn = torch.nn
+
+    def conv_bn_relu(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    layers = conv_bn_relu(3, 32) + conv_bn_relu(32, 32) + [nn.MaxPool2d(2), nn.Dropout(0.2)]
+    layers += conv_bn_relu(32, 64) + conv_bn_relu(64, 64) + [nn.MaxPool2d(2), nn.Dropout(0.2)]
+    layers += conv_bn_relu(64, 128) + [nn.MaxPool2d(2)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(128, 10)]
+    return nn.Sequential(*layers)
+
+
+def cifar_batch(seed=2, batch=BATCH):
+    """A random CIFAR-shaped batch: x (B, 3, 32, 32) float32 in [0, 1), labels (B,) int64."""
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch)

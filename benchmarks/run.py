@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, memory, models
-from benchmarks.epoch import epoch_rows
+from benchmarks.epoch import epoch_rows, load_example
 from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
 from benchmarks.numpy_cnn import check as check_numpy_cnn
 from benchmarks.timing import alternate, torch_or_none
@@ -120,6 +120,38 @@ def cnn_rows(s):
 
 def cnn_bn_rows(s):
     return [_timed("CNN+BatchNorm train step", s, _cnn_train_contenders(s, True))]
+
+
+def cifar_rows(s):
+    """examples/train_cifar10.py's model (5 conv-BN-ReLU layers, 3x32x32 input), Adam step."""
+    import minigrad as mg
+    import minigrad.functional as F
+    from minigrad import optim
+
+    x, y = models.cifar_batch()
+    model = load_example("train_cifar10").make_model()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    xm, ym = mg.tensor(x), mg.tensor(y)
+
+    def ours():
+        optimizer.zero_grad()
+        F.cross_entropy(model(xm), ym).backward()
+        optimizer.step()
+
+    contenders = {"minigrad": ours, "pytorch": None, "numpy": None}
+    if s.torch is not None:
+        torch = s.torch
+        theirs = models.torch_cifar_model(torch)
+        their_optimizer = torch.optim.Adam(theirs.parameters(), lr=1e-3)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+        def pytorch():
+            their_optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(theirs(xt), yt).backward()
+            their_optimizer.step()
+
+        contenders["pytorch"] = pytorch
+    return [_timed("CIFAR example model train step (Adam)", s, contenders)]
 
 
 # --------------------------------------------------------------------------- single layers
@@ -313,6 +345,7 @@ GROUPS = {
     "mlp": mlp_rows,
     "cnn": cnn_rows,
     "cnn-bn": cnn_bn_rows,
+    "cifar": cifar_rows,
     "conv": conv_rows,
     "pool": pool_rows,
     "batchnorm": batchnorm_rows,

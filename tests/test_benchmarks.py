@@ -30,3 +30,13 @@ def test_numpy_reference_trains():
     net = numpy_cnn.NumpyCNN(cnn_weights())
     losses = [net.train_step(x, y) for _ in range(8)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_suite_runs_and_prints_a_table(capsys):
+    from benchmarks import run
+
+    run.main(["--quick", "--only", "adam", "--markdown"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| Adam step"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "ms" and float(cells[2]) > 0 and float(cells[4]) > 0  # minigrad, NumPy
