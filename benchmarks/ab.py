@@ -1,0 +1,66 @@
+"""A/B: the benchmark CNN's train step in two checkouts of minigrad, interleaved, so that a
+change is measured against the code before it under the same machine load. Read run.py first.
+
+    python -m benchmarks.ab OTHER_CHECKOUT [--batchnorm] [--rounds 6] [--steps 10]
+
+Each round runs a fresh subprocess per checkout (this one, then OTHER), each timing `--steps`
+train steps after 3 warm-up steps; the medians over all rounds are printed with their ratio.
+Make OTHER with e.g. `git worktree add ../before HEAD~1`.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.memory import ROOT
+
+CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import minigrad
+assert minigrad.__file__.startswith(sys.argv[1]), minigrad.__file__
+from benchmarks import models
+batchnorm = sys.argv[2] == "1"
+model = models.minigrad_cnn(models.cnn_weights(batchnorm=batchnorm), batchnorm=batchnorm)
+step = models.minigrad_train_step(model, *models.cnn_batch())
+for _ in range(3):
+    step()
+times = []
+for _ in range(int(sys.argv[3])):
+    start = time.perf_counter()
+    step()
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def step_times(checkout, batchnorm, steps):
+    """Seconds per train step in a fresh process that imports minigrad from `checkout`."""
+    command = [sys.executable, "-c", CHILD, str(checkout), str(int(batchnorm)), str(steps)]
+    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="the other checkout (the 'before')")
+    parser.add_argument("--batchnorm", action="store_true", help="the CNN with BatchNorm2d")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args(argv)
+    checkouts = {"this": ROOT, "other": args.other.resolve()}
+    times = {name: [] for name in checkouts}
+    for _ in range(args.rounds):
+        for name, path in checkouts.items():
+            times[name] += step_times(path, args.batchnorm, args.steps)
+    medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    for name, path in checkouts.items():
+        print(f"{name:5s} {medians[name]:7.1f} ms per step  ({path})")
+    print(f"other / this = {medians['other'] / medians['this']:.3f} (> 1: this checkout is faster)")
+
+
+if __name__ == "__main__":
+    main()
