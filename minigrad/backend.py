@@ -393,7 +393,7 @@ def _rows(a, axes):
     """A NumPy array as the (M, K) matrix whose rows run over `axes` (a free view), when its
     memory holds `axes` first and the other axes contiguous last, as a channels-last conv
     output does for batch norm's axes (0, 2, 3); None otherwise."""
-    if type(a) is not np.ndarray or not axes:
+    if type(a) is not np.ndarray or not axes or a.size == 0:
         return None
     kept = tuple(i for i in range(a.ndim) if i not in axes)
     ordered = a.transpose(tuple(axes) + kept)

@@ -91,6 +91,11 @@ def test_sum_fast_paths_decline_other_arrays():
     assert backend.sum_over(a, ()) is None
     assert backend.sum_over(a.T.copy().T, (0,)) is None  # the reduced rows must lead in memory
     assert backend.sum_of_products(a, np.ones((4, 1)), (0,)) is None  # shapes must match
+    empty = np.zeros((0, 3))
+    assert (
+        backend.sum_over(empty, (0,)) is None
+        and backend.channel_affine(empty, a[:1], None, (0,)) is None
+    )
 
 
 @given(case=laid_out_arrays(), data=st.data(), use=st.sampled_from(["both", "scale", "shift"]))
