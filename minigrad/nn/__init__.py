@@ -31,6 +31,7 @@ from minigrad.nn.activations import (  # noqa: F401
     Tanhshrink,
     Threshold,
 )
+from minigrad.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
 from minigrad.nn.dropout import (  # noqa: F401
     AlphaDropout,
     DropConnect,
@@ -67,7 +68,7 @@ from minigrad.nn.losses import (  # noqa: F401
     NLLLoss,
     SmoothL1Loss,
 )
-from minigrad.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
+from minigrad.nn.module import Module, Parameter  # noqa: F401
 from minigrad.nn.normalization import (  # noqa: F401
     BatchNorm1d,
     BatchNorm2d,
