@@ -344,13 +344,13 @@ def keep_freed_memory(limit=KEEP_FREED_BYTES):
     process-wide, so other libraries' allocations are kept too, and memory freed after a peak
     stays with the process. Only glibc (Linux) has these knobs; elsewhere it returns False."""
     import ctypes
-    import platform
 
-    if platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    try:  # the C library this process runs on ("glibc 2.36"); an error where there is none
+        running = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        libc = ctypes.CDLL("libc.so.6") if running.startswith("glibc") else None
+    except (AttributeError, ValueError, OSError):
+        libc = None
+    if libc is None:
         return False
     return all(
         libc.mallopt(option, int(limit)) == 1 for option in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD)
