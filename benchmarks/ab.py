@@ -1,15 +1,17 @@
 """A/B: the benchmark CNN's train step in two checkouts of minigrad, interleaved, so that a
 change is measured against the code before it under the same machine load. Read run.py first.
 
-    python -m benchmarks.ab OTHER_CHECKOUT [--batchnorm] [--rounds 6] [--steps 10]
+    python -m benchmarks.ab OTHER_CHECKOUT [--batchnorm] [--rounds 6] [--steps 10] [--other-env K=V]
 
 Each round runs a fresh subprocess per checkout (this one, then OTHER), each timing `--steps`
 train steps after 3 warm-up steps; the medians over all rounds are printed with their ratio.
-Make OTHER with e.g. `git worktree add ../before HEAD~1`.
+Make OTHER with e.g. `git worktree add ../before HEAD~1`. OTHER may be this checkout with
+`--other-env`, e.g. `python -m benchmarks.ab . --other-env MINIGRAD_KEEP_FREED_MEMORY=0`.
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,10 +39,14 @@ print(json.dumps(times))
 """
 
 
-def step_times(checkout, batchnorm, steps):
-    """Seconds per train step in a fresh process that imports minigrad from `checkout`."""
+def step_times(checkout, batchnorm, steps, env=None):
+    """Seconds per train step in a fresh process that imports minigrad from `checkout`, with
+    `env` (a dict) added to the environment."""
     command = [sys.executable, "-c", CHILD, str(checkout), str(int(batchnorm)), str(steps)]
-    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=True)
+    environment = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        command, cwd=checkout, env=environment, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -50,15 +56,21 @@ def main(argv=None):
     parser.add_argument("--batchnorm", action="store_true", help="the CNN with BatchNorm2d")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument(
+        "--other-env", action="append", default=[], metavar="K=V", help="environment for OTHER"
+    )
     args = parser.parse_args(argv)
+    envs = {"this": {}, "other": dict(item.split("=", 1) for item in args.other_env)}
     checkouts = {"this": ROOT, "other": args.other.resolve()}
     times = {name: [] for name in checkouts}
     for _ in range(args.rounds):
         for name, path in checkouts.items():
-            times[name] += step_times(path, args.batchnorm, args.steps)
+            times[name] += step_times(path, args.batchnorm, args.steps, envs[name])
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     for name, path in checkouts.items():
-        print(f"{name:5s} {medians[name]:7.1f} ms per step  ({path})")
+        extra = " ".join(f"{k}={v}" for k, v in envs[name].items())
+        where = f"{path} {extra}".rstrip()
+        print(f"{name:5s} {medians[name]:7.1f} ms per step  ({where})")
     print(f"other / this = {medians['other'] / medians['this']:.3f} (> 1: this checkout is faster)")
 
 

@@ -337,8 +337,9 @@ def keep_freed_memory(limit=KEEP_FREED_BYTES):
     fresh mmap and hands them back to the OS on free (and trims its heap's free top), so every
     step the kernel page-faults and zeroes that memory again, 4 KiB at a time. Raising both
     thresholds to `limit` bytes makes blocks up to that size come from the heap and stay there
-    once freed: the next step reuses them. Measured on the benchmark CNN (2-core CPU): a train
-    step went from ~80 ms to ~51 ms; peak memory is unchanged (see benchmarks/README.md).
+    once freed: the next step reuses them. Measured on the benchmark CNN (2-core CPU, `python -m
+    benchmarks.ab . --other-env MINIGRAD_KEEP_FREED_MEMORY=0`): a train step takes 45.9 ms with
+    it, 76.1 ms without; peak memory is unchanged (see benchmarks/README.md).
 
     minigrad calls this once on import (skipped when $MINIGRAD_KEEP_FREED_MEMORY is 0). It is
     process-wide, so other libraries' allocations are kept too, and memory freed after a peak
