@@ -6,6 +6,17 @@ Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, dat
 from minigrad import backend, data, diagnostics, nn, ops, optim, plots, train
 from minigrad import functional as F  # noqa: N812
 from minigrad.backend import cuda_available
+from minigrad.creation import (
+    arange,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from minigrad.gradcheck import gradcheck
 from minigrad.ops import (
     abs,
@@ -43,23 +54,7 @@ from minigrad.ops import (
     where,
 )
 from minigrad.serialization import load, save
-from minigrad.tensor import (
-    Function,
-    Tensor,
-    arange,
-    detect_anomaly,
-    enable_grad,
-    full,
-    is_grad_enabled,
-    no_grad,
-    ones,
-    ones_like,
-    rand,
-    randn,
-    tensor,
-    zeros,
-    zeros_like,
-)
+from minigrad.tensor import Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "minigrad"
-DEVICE_MATH = ["tensor.py", "ops.py", "shape_ops.py", "functional", "optim", "nn"]
+DEVICE_MATH = ["tensor.py", "creation.py", "ops.py", "shape_ops.py", "functional", "optim", "nn"]
 
 
 def imported_modules(path):

@@ -3,9 +3,10 @@ Class weights and pos_weight are buffers, so .to(device) moves them and state_di
 """
 
 from minigrad import functional as F  # noqa: N812
+from minigrad.creation import tensor
 from minigrad.functional.losses import REDUCTIONS
 from minigrad.nn.module import Module
-from minigrad.tensor import Tensor, tensor
+from minigrad.tensor import Tensor
 
 
 class _Loss(Module):

@@ -6,16 +6,15 @@ State-dict keys follow PyTorch: weight, bias, running_mean, running_var, num_bat
 
 import warnings
 
-from minigrad import backend
+from minigrad import backend, creation
 from minigrad import functional as F
-from minigrad import tensor as T
 from minigrad.nn.module import Module, Parameter
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _param(fill, shape, device, dtype):
-    return Parameter(T.full(tuple(shape), fill, dtype=dtype, device=device or "cpu"))
+    return Parameter(creation.full(tuple(shape), fill, dtype=dtype, device=device or "cpu"))
 
 
 def _register_affine(module, shape, weight, bias, device, dtype):
@@ -73,9 +72,15 @@ class _NormBase(Module):
                 self.register_buffer(name, None)
             return
         device = device or "cpu"
-        self.register_buffer("running_mean", T.zeros(self.num_features, dtype=dtype, device=device))
-        self.register_buffer("running_var", T.ones(self.num_features, dtype=dtype, device=device))
-        self.register_buffer("num_batches_tracked", T.zeros((), dtype="int64", device=device))
+        self.register_buffer(
+            "running_mean", creation.zeros(self.num_features, dtype=dtype, device=device)
+        )
+        self.register_buffer(
+            "running_var", creation.ones(self.num_features, dtype=dtype, device=device)
+        )
+        self.register_buffer(
+            "num_batches_tracked", creation.zeros((), dtype="int64", device=device)
+        )
 
     def reset_running_stats(self):
         """Running mean 0, running variance 1, no batches seen."""
