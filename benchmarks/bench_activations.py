@@ -6,7 +6,6 @@ alternately in both libraries after a warm-up; the script prints the median ms o
 ratio minigrad / PyTorch (time: lower is better).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
-from benchmarks.timing import compare_pair, torch_or_none  # noqa: E402
+from benchmarks.timing import compare_pair, repeats_from_cli, torch_or_none  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 
 SHAPE = (128, 4096)
@@ -54,10 +53,7 @@ def theirs(torch, name, kwargs, x):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    args = parser.parse_args()
-    repeats, warmup = (5, 1) if args.quick else (25, 3)
+    repeats, warmup = repeats_from_cli(__doc__)
     torch = torch_or_none()
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     print(f"activation forward+backward on {SHAPE} float32, median of {repeats}")

@@ -6,7 +6,6 @@ behind the NCHW shape, as minigrad's conv outputs are). The two libraries run al
 a warm-up; the script prints the median ms of each and the ratio minigrad / PyTorch.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
-from benchmarks.timing import compare_pair  # noqa: E402
+from benchmarks.timing import compare_pair, repeats_from_cli  # noqa: E402
 from minigrad import nn  # noqa: E402
 
 try:
@@ -61,10 +60,7 @@ def torch_step(x, dout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test)")
-    args = parser.parse_args()
-    repeats, warmup = (3, 1) if args.quick else (21, 3)
+    repeats, warmup = repeats_from_cli(__doc__, quick=(3, 1), full=(21, 3))
     if torch is not None:
         torch.set_num_threads(2)
     rng = np.random.default_rng(0)

@@ -6,7 +6,6 @@ of the repeats in ms and the ratio minigrad / PyTorch (lower is better, 1.0 = as
 best (minimum) times are printed too: on a shared machine they are the steadier figure.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minigrad as mg  # noqa: E402
-from benchmarks.timing import compare_pair  # noqa: E402
+from benchmarks.timing import compare_pair, repeats_from_cli  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 
 # the suite (python -m benchmarks) builds its rows from conv_contenders and pool_contenders
@@ -125,10 +124,7 @@ def pool_case(rng, repeats, warmup):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    args = parser.parse_args()
-    repeats, warmup = (5, 1) if args.quick else (25, 3)
+    repeats, warmup = repeats_from_cli(__doc__)
     if torch is not None:
         torch.set_num_threads(2)
     rng = np.random.default_rng(0)

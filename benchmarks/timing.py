@@ -54,6 +54,15 @@ def compare_pair(name, ours, theirs, repeats, warmup):
     )
 
 
+def repeats_from_cli(doc, quick=(5, 1), full=(25, 3)):
+    """(repeats, warmup) of a standalone benchmark script: `full`, or `quick` with --quick."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    return quick if parser.parse_args().quick else full
+
+
 def torch_or_none(threads=2):
     """PyTorch with `threads` intra-op threads, or None when it is not installed."""
     try:
