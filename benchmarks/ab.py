@@ -1,7 +1,11 @@
-"""A/B: the benchmark CNN's train step in two checkouts of minigrad, interleaved, so that a
-change is measured against the code before it under the same machine load. Read run.py first.
+"""A/B: a train step in two checkouts of minigrad, interleaved, so that a change is measured
+against the code before it under the same machine load. Read run.py first.
 
-    python -m benchmarks.ab OTHER_CHECKOUT [--batchnorm] [--rounds 6] [--steps 10] [--other-env K=V]
+    python -m benchmarks.ab OTHER_CHECKOUT [--model cnn|cnn-bn|cifar] [--rounds 6] [--steps 10]
+                            [--other-env K=V]
+
+Models: the benchmark CNN with SGD momentum, the same with BatchNorm2d, or the CIFAR example's
+model (examples/train_cifar10.py) with Adam.
 
 Each round runs a fresh subprocess per checkout (this one, then OTHER), each timing `--steps`
 train steps after 3 warm-up steps; the medians over all rounds are printed with their ratio.
@@ -25,9 +29,20 @@ sys.path.insert(0, sys.argv[1])
 import minigrad
 assert minigrad.__file__.startswith(sys.argv[1]), minigrad.__file__
 from benchmarks import models
-batchnorm = sys.argv[2] == "1"
-model = models.minigrad_cnn(models.cnn_weights(batchnorm=batchnorm), batchnorm=batchnorm)
-step = models.minigrad_train_step(model, *models.cnn_batch())
+if sys.argv[2] == "cifar":
+    import minigrad.functional as F
+    from benchmarks.epoch import load_example
+    model = load_example("train_cifar10").make_model()
+    optimizer = minigrad.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = (minigrad.tensor(a) for a in models.cifar_batch())
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+else:
+    batchnorm = sys.argv[2] == "cnn-bn"
+    model = models.minigrad_cnn(models.cnn_weights(batchnorm=batchnorm), batchnorm=batchnorm)
+    step = models.minigrad_train_step(model, *models.cnn_batch())
 for _ in range(3):
     step()
 times = []
@@ -39,10 +54,10 @@ print(json.dumps(times))
 """
 
 
-def step_times(checkout, batchnorm, steps, env=None):
+def step_times(checkout, model, steps, env=None):
     """Seconds per train step in a fresh process that imports minigrad from `checkout`, with
     `env` (a dict) added to the environment."""
-    command = [sys.executable, "-c", CHILD, str(checkout), str(int(batchnorm)), str(steps)]
+    command = [sys.executable, "-c", CHILD, str(checkout), model, str(steps)]
     environment = {**os.environ, **(env or {})}
     done = subprocess.run(
         command, cwd=checkout, env=environment, capture_output=True, text=True, check=True
@@ -53,7 +68,7 @@ def step_times(checkout, batchnorm, steps, env=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", type=Path, help="the other checkout (the 'before')")
-    parser.add_argument("--batchnorm", action="store_true", help="the CNN with BatchNorm2d")
+    parser.add_argument("--model", choices=["cnn", "cnn-bn", "cifar"], default="cnn")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument(
@@ -65,7 +80,7 @@ def main(argv=None):
     times = {name: [] for name in checkouts}
     for _ in range(args.rounds):
         for name, path in checkouts.items():
-            times[name] += step_times(path, args.batchnorm, args.steps, envs[name])
+            times[name] += step_times(path, args.model, args.steps, envs[name])
     medians = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     for name, path in checkouts.items():
         extra = " ".join(f"{k}={v}" for k, v in envs[name].items())

@@ -170,6 +170,44 @@ def test_conv2d_gradients_when_only_some_inputs_need_them(case, trained, device)
         )
 
 
+@given(
+    shape=st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)),
+    out_channels=st.integers(1, 4),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    padding=st.sampled_from(["same", "valid", (1, 0), (0, 2), (2, 1)]),
+    data=st.data(),
+)
+def test_conv2d_input_gradient_by_correlation_equals_col2im(
+    shape, out_channels, kernel, dilation, padding, data, device
+):
+    # stride-1 convs may take dx as a correlation with the flipped kernel (when F <= C); both
+    # ways must agree on every config, so force each in turn
+    x = data.draw(mt.arrays(shape))
+    w = data.draw(mt.arrays((out_channels, shape[1], *kernel)))
+    pads = conv_module._conv_padding("t", padding, kernel, (1, 1), dilation)
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    if any(n + sum(p) < s for n, p, s in zip(shape[2:], pads, spans)):
+        return  # the kernel does not fit
+    grads = []
+    for correlate in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(conv_module, "_correlate_for_dx", lambda *a, c=correlate: c)
+            xt = mg.tensor(x, device=device, requires_grad=True)
+            y = F.conv2d(xt, mg.tensor(w, device=device), padding=padding, dilation=dilation)
+            upstream = np.cos(np.arange(np.prod(y.shape))).reshape(y.shape)
+            y.backward(mg.tensor(upstream, device=device))
+        grads.append(backend.to_host(xt.grad))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_correlation_path_is_taken_only_where_it_was_measured_faster():
+    assert conv_module._correlate_for_dx((32, 32, 3, 3), (1, 1), 1)
+    assert not conv_module._correlate_for_dx((64, 32, 3, 3), (1, 1), 1)  # F = 2C
+    assert not conv_module._correlate_for_dx((32, 32, 3, 3), (2, 1), 1)
+    assert not conv_module._correlate_for_dx((32, 16, 3, 3), (1, 1), 2)
+
+
 @settings(max_examples=6)
 @given(case=conv_case())
 def test_conv2d_gradcheck_fast(case, device):

@@ -284,12 +284,16 @@ class Convolution(Function):
         dout = _grouped_rows(_channels_last(dout), groups)
         width = kernel[0] * kernel[1] * w_shape[1]  # rows of W without the bias row
         dx = dw = db = None
-        if self.needs_input_grad[0]:
+        size = (padded_shape[2] - sum(pads[0]), padded_shape[3] - sum(pads[1]))
+        if self.needs_input_grad[0] and _correlate_for_dx(w_shape, stride, groups):
+            args = (dout, self.w_mat[0, :width, :], w_shape, pads, dilation, out_size, size)
+            dx = _input_grad_by_correlation(*args)
+            dx = _channels_first(xp.reshape(dx, (padded_shape[1], *size, w_shape[1])))
+        elif self.needs_input_grad[0]:
             # (G, 1, B*OH*OW, F/G) @ (G, KH*KW, F/G, Cg): one input-gradient block per offset
             weights = _offset_weights(self.w_mat[:, :width, :], kernel)
             dcols = xp.matmul(xp.expand_dims(dout, axis=1), weights)
             dx = _col2im(dcols, padded_shape, kernel, stride, dilation, out_size)
-            size = (padded_shape[2] - sum(pads[0]), padded_shape[3] - sum(pads[1]))
             dx = _channels_first(_merge_groups(_crop(dx, pads, size)))
         if self.needs_input_grad[1]:
             dw_mat = xp.matmul(xp.matrix_transpose(self.cols), dout)  # (G, width [+1], F/G)
@@ -299,6 +303,35 @@ class Convolution(Function):
         if self.needs_input_grad[2] and db is None:
             db = xp.reshape(xp.sum(dout, axis=1), (-1,))
         return dx, dw, db
+
+
+def _correlate_for_dx(w_shape, stride, groups):
+    """Whether conv backward takes dx as a correlation of dout with the flipped kernel: for
+    stride 1, one group and no more output than input channels. Measured (128 images, 3x3):
+    C=F=32 at 32x32 43 -> 32 ms, C=F=64 at 16x16 30 -> 22 ms; with F = 2C col2im stays faster."""
+    return stride == (1, 1) and groups == 1 and w_shape[0] <= w_shape[1]
+
+
+def _input_grad_by_correlation(dout, w_rows, w_shape, pads, dilation, out_size, size):
+    """dx of a stride-1 conv as a correlation: dout (1, B*OH*OW, F) padded by the dilated kernel
+    span on every side, correlated with the kernel flipped in space and transposed (F <-> C).
+    One im2col GEMM writes dx (1, B*H*W, C) directly, with no col2im adds.
+
+    Padded-input row i sums dout[i - d*k] w[k] over k; with S = d*(K-1) zeros in front of
+    dout that is sum over k' of dpad[i + d*k'] w[K-1-k'], a correlation. Only the rows i of
+    the unpadded input are computed: dpad from row `top` on."""
+    xp = backend.xp_of(dout)
+    f, c, kh, kw = w_shape
+    span = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+    image = xp.reshape(dout, (1, -1, out_size[0], out_size[1], f))
+    dpad = _pad(image, ((span[0], span[0]), (span[1], span[1])))
+    (top, _), (left, _) = pads
+    dpad = dpad[:, :, top : top + size[0] + span[0], left : left + size[1] + span[1], :]
+    cols = _im2col(dpad, (kh, kw), (1, 1), dilation, size)  # (1, B*H*W, KH*KW*F)
+    # W rows are (i, j, c) x F columns; the flipped transpose has rows (i', j', f) x C columns
+    w = xp.flip(xp.reshape(w_rows, (kh, kw, c, f)), axis=(0, 1))
+    w_flipped = xp.reshape(xp.permute_dims(w, (0, 1, 3, 2)), (kh * kw * f, c))
+    return xp.matmul(cols, w_flipped)
 
 
 def _check_kernel_fits(fn, x, weight, pads, dilation):
