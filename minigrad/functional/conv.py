@@ -256,7 +256,10 @@ def _offset_weights(w_mat, kernel):
 class Convolution(Function):
     """y = x (*) w + b as cols @ W;  dW = cols^T @ dout,  dx = col2im(dout @ W^T),  db = sum dout.
 
-    Fused (im2col, GEMM and bias in one op) for speed: no graph nodes for the layout steps."""
+    Fused (im2col, GEMM and bias in one op) for speed: no graph nodes for the layout steps.
+    For stride 1, one group and F <= C, dx is computed as a correlation of dout with the
+    flipped kernel instead (_input_grad_by_correlation): the same numbers from one GEMM,
+    without col2im's adds."""
 
     def forward(self, x, w, b, stride, pads, dilation, groups):
         xp = self.xp
