@@ -64,33 +64,13 @@ def _minigrad_epoch(example, train_set, test_set):
     return steps(), accuracy
 
 
-def _torch_model(torch):
-    """make_model()'s architecture in PyTorch (default init)."""
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1, bias=False),
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1, bias=False),
-        nn.BatchNorm2d(64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Dropout(0.25),
-        nn.Linear(128, 10),
-    )
-
-
 def _torch_epoch(torch, example, train_set, test_set):
     """The same pair for PyTorch; batches are sliced from whole tensors, as minigrad's are."""
     torch.manual_seed(0)
     mean, std = example.STATS["fashion"]
     x, y = (torch.from_numpy(a) for a in train_set.arrays())
     x_test, y_test = (torch.from_numpy(a) for a in test_set.arrays())
-    model = _torch_model(torch)
+    model = example.make_model(nn=torch.nn)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def steps():

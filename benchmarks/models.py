@@ -56,15 +56,14 @@ def cnn_batch(seed=1, batch=BATCH):
 # --------------------------------------------------------------------------- minigrad
 
 
-def minigrad_cnn(weights, batchnorm=False):
-    """The CNN as a minigrad nn.Sequential holding `weights` (copied)."""
-    from minigrad import nn
+def cnn(nn, batchnorm=False):
+    """The CNN from an `nn` namespace: minigrad.nn or torch.nn (the names match)."""
 
     def block(conv):
         norm = [nn.BatchNorm2d(conv.out_channels)] if batchnorm else []
         return [conv, *norm, nn.ReLU(), nn.MaxPool2d(2)]
 
-    model = nn.Sequential(
+    return nn.Sequential(
         *block(nn.Conv2d(1, 32, 3, padding=1)),
         *block(nn.Conv2d(32, 64, 3, padding=1)),
         nn.Flatten(),
@@ -72,6 +71,13 @@ def minigrad_cnn(weights, batchnorm=False):
         nn.ReLU(),
         nn.Linear(128, 10),
     )
+
+
+def minigrad_cnn(weights, batchnorm=False):
+    """The CNN as a minigrad nn.Sequential holding `weights` (copied)."""
+    from minigrad import nn
+
+    model = cnn(nn, batchnorm)
     model.load_state_dict({k: v.copy() for k, v in weights.items()}, strict=False)
     return model
 
@@ -113,20 +119,7 @@ def minigrad_inference(model, x):
 
 def torch_cnn(torch, weights, batchnorm=False):
     """The same CNN as a torch.nn.Sequential holding `weights` (copied)."""
-    nn = torch.nn
-
-    def block(conv):
-        norm = [nn.BatchNorm2d(conv.out_channels)] if batchnorm else []
-        return [conv, *norm, nn.ReLU(), nn.MaxPool2d(2)]
-
-    model = nn.Sequential(
-        *block(nn.Conv2d(1, 32, 3, padding=1)),
-        *block(nn.Conv2d(32, 64, 3, padding=1)),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Linear(128, 10),
-    )
+    model = cnn(torch.nn, batchnorm)
     state = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
     model.load_state_dict(state, strict=False)
     return model
@@ -157,21 +150,6 @@ def torch_inference(torch, model, x):
 
 
 # --------------------------------------------------------------------------- the CIFAR example
-
-
-def torch_cifar_model(torch):
-    """examples/train_cifar10.py's make_model() in PyTorch (default init): three conv-BN-ReLU
-    stages 32-32 / 64-64 / 128 with max-pools and dropout, global average pool, fc10."""
-    nn = torch.nn
-
-    def conv_bn_relu(c_in, c_out):
-        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-
-    layers = conv_bn_relu(3, 32) + conv_bn_relu(32, 32) + [nn.MaxPool2d(2), nn.Dropout(0.2)]
-    layers += conv_bn_relu(32, 64) + conv_bn_relu(64, 64) + [nn.MaxPool2d(2), nn.Dropout(0.2)]
-    layers += conv_bn_relu(64, 128) + [nn.MaxPool2d(2)]
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(128, 10)]
-    return nn.Sequential(*layers)
 
 
 def cifar_batch(seed=2, batch=BATCH):

@@ -129,7 +129,8 @@ def cifar_rows(s):
     from minigrad import optim
 
     x, y = models.cifar_batch()
-    model = load_example("train_cifar10").make_model()
+    example = load_example("train_cifar10")
+    model = example.make_model()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     xm, ym = mg.tensor(x), mg.tensor(y)
 
@@ -141,7 +142,7 @@ def cifar_rows(s):
     contenders = {"minigrad": ours, "pytorch": None, "numpy": None}
     if s.torch is not None:
         torch = s.torch
-        theirs = models.torch_cifar_model(torch)
+        theirs = example.make_model(nn=torch.nn)
         their_optimizer = torch.optim.Adam(theirs.parameters(), lr=1e-3)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 

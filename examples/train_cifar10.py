@@ -33,17 +33,22 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
-def conv_bn_relu(c_in, c_out):
+def conv_bn_relu(c_in, c_out, nn=nn):
     """3x3 conv (no bias: BatchNorm's shift replaces it), BatchNorm, ReLU; keeps H and W."""
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-def make_model(dropout=0.2):
+def make_model(dropout=0.2, nn=nn):
     """(B, 3, 32, 32) -> 32-32-pool -> 64-64-pool -> 128-pool -> global avg -> fc10, ~141k
-    parameters. The feature maps shrink 32 -> 16 -> 8 -> 4; global pooling leaves (B, 128)."""
-    layers = conv_bn_relu(3, 32) + conv_bn_relu(32, 32) + [nn.MaxPool2d(2), nn.Dropout(dropout)]
-    layers += conv_bn_relu(32, 64) + conv_bn_relu(64, 64) + [nn.MaxPool2d(2), nn.Dropout(dropout)]
-    layers += conv_bn_relu(64, 128) + [nn.MaxPool2d(2)]
+    parameters. The feature maps shrink 32 -> 16 -> 8 -> 4; global pooling leaves (B, 128).
+    nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks use that."""
+
+    def block(c_in, c_out):
+        return conv_bn_relu(c_in, c_out, nn)
+
+    layers = block(3, 32) + block(32, 32) + [nn.MaxPool2d(2), nn.Dropout(dropout)]
+    layers += block(32, 64) + block(64, 64) + [nn.MaxPool2d(2), nn.Dropout(dropout)]
+    layers += block(64, 128) + [nn.MaxPool2d(2)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(128, 10)]
     return nn.Sequential(*layers)
 
