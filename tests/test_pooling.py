@@ -196,7 +196,7 @@ def ref_max_pool_grad(x, dout, kernel):
     data=st.data(),
 )
 def test_tiled_max_pool_gradient_with_and_without_ties(ints, kernel, data, device):
-    # small integers tie in most windows; distinct values never do (the CPU skips the tie loop)
+    # small integers tie in most windows; distinct values never do
     shape = (2, 3, 2 * kernel[0], 2 * kernel[1])
     if ints:
         x = data.draw(hnp.arrays(np.float64, shape, elements=st.integers(-1, 1).map(float)))
