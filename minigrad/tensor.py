@@ -212,9 +212,23 @@ def _accumulate(node, g):
         node.grad = xp.asarray(g, copy=True)
     else:
         node.grad = node.grad + g
+    if node._post_accumulate_hooks:
+        for hook in list(node._post_accumulate_hooks.values()):
+            hook(node)
 
 
 # --------------------------------------------------------------------------- Tensor
+
+
+class RemovableHandle:
+    """Returned by the register_*_hook methods; remove() unregisters the hook."""
+
+    def __init__(self, hooks, key):
+        self._hooks = hooks
+        self._key = key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
 
 
 class _ToShortcuts:
@@ -237,6 +251,7 @@ class Tensor(_ToShortcuts):
     """An array on a device, plus what autograd needs: grad, requires_grad and the creating op."""
 
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
+    _post_accumulate_hooks = None  # a dict once a hook is registered
 
     def __init__(self, data, requires_grad=False):
         self.data = data
@@ -328,6 +343,18 @@ class Tensor(_ToShortcuts):
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
         self._retain_grad = True
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs each time backward() has accumulated into this leaf's .grad.
+
+        DistributedDataParallel starts its gradient reductions this way."""
+        if not self.is_leaf:
+            raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        key = object()
+        self._post_accumulate_hooks[key] = hook
+        return RemovableHandle(self._post_accumulate_hooks, key)
 
     def zero_(self):
         self.data = self.data * 0

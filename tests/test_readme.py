@@ -31,4 +31,4 @@ def test_readme_starts_with_the_two_setup_commands():
     lines = README.read_text().splitlines()
     block = lines[lines.index("```bash") + 1 : lines.index("```bash") + 3]
     assert block[0].startswith("python -m pip install -e . && python examples/train_mnist.py")
-    assert block[1] == 'python -m pip install -e ".[dev]" && python -m pytest'
+    assert block[1] == 'python -m pip install -e ".[dev,distributed]" && python -m pytest'

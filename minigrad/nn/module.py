@@ -11,7 +11,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from minigrad import backend
-from minigrad.tensor import Tensor, _ToShortcuts, no_grad
+from minigrad.tensor import RemovableHandle, Tensor, _ToShortcuts, no_grad
 
 # --------------------------------------------------------------------------- helpers
 
@@ -37,17 +37,6 @@ def _indent(text, spaces):
 
 def _is_dtype_name(value):
     return isinstance(value, str) and value.startswith(("float", "int", "uint", "bool"))
-
-
-class RemovableHandle:
-    """Returned by register_forward_hook; remove() unregisters the hook."""
-
-    def __init__(self, hooks, key):
-        self._hooks = hooks
-        self._key = key
-
-    def remove(self):
-        self._hooks.pop(self._key, None)
 
 
 # --------------------------------------------------------------------------- Parameter
