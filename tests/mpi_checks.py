@@ -188,6 +188,50 @@ def check_sync_batchnorm():
         np.testing.assert_allclose(ddp.state_dict()[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def fit_setup(seed):
+    """A dropout MLP under DDP, its optimizer, and this rank's shuffled share of 96 samples
+    (the loader's own generator and the dropout masks differ per rank: both must resume)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    data = mg.data.TensorDataset(mg.tensor(x), mg.tensor(y))
+    shard = mg.data.Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
+    mg.seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    model = DDP(model)
+    mg.seed(seed + dist.get_rank())
+    loader = mg.data.DataLoader(shard, batch_size=8, shuffle=True, seed=seed + dist.get_rank())
+    val = mg.data.DataLoader(shard, batch_size=8)
+    return model, optim.Adam(model.parameters(), lr=0.01), loader, val, (x, y)
+
+
+def check_fit_metrics_and_resume(folder):
+    """fit/evaluate metrics cover every rank's share; rank 0 alone writes the log and the
+    checkpoint; 2 epochs + save + resume + 2 epochs == 4 epochs, bit for bit, on every rank."""
+    model, opt, loader, val, (x, y) = fit_setup(seed=10)
+    log = mg.train.TrainingLog(f"{folder}/log")
+    rows = mg.train.fit(model, opt, F.cross_entropy, loader, 4, val, log=log, progress=False)
+    assert_same_on_all_ranks(model)
+    with mg.no_grad():
+        model.eval()
+        whole = F.cross_entropy(model(mg.tensor(x)), mg.tensor(y)).item()
+        accuracy = float((model(mg.tensor(x)).numpy().argmax(1) == y).mean())
+    metrics = mg.train.evaluate(model, val, F.cross_entropy)
+    assert abs(metrics["loss"] - whole) < 1e-5 and abs(metrics["acc"] - accuracy) < 1e-9
+    assert abs(rows[-1]["test_loss"] - whole) < 1e-5
+    assert len(log.rows) == 4 and (log.csv_path is None) == (dist.get_rank() != 0)
+    uninterrupted = {k: np.array(v) for k, v in model.state_dict().items()}
+
+    model, opt, loader, val, _ = fit_setup(seed=10)
+    mg.train.fit(model, opt, F.cross_entropy, loader, 2, val_loader=val, progress=False)
+    mg.train.save_checkpoint(f"{folder}/ckpt.npz", model, opt, epoch=2, loader=loader)
+    model, opt, loader, val, _ = fit_setup(seed=99)  # other RNG states and batch order
+    start = mg.train.load_checkpoint(f"{folder}/ckpt.npz", model, opt, loader=loader)["epoch"]
+    mg.train.fit(model, opt, F.cross_entropy, loader, 4, val, start_epoch=start, progress=False)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, uninterrupted[key], err_msg=key)
+
+
 def check_raise():
     """Rank 1 raises while rank 0 waits in a collective: the whole job must end."""
     if dist.get_rank() == 1:

@@ -63,6 +63,14 @@ def test_two_ranks(check):
 
 
 @needs_mpi
+def test_fit_evaluate_and_checkpoints_under_two_ranks(tmp_path):
+    code, output, _ = mpirun("fit_metrics_and_resume", str(tmp_path))
+    assert code == 0 and "ok fit_metrics_and_resume" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz", "log.csv", "log.jsonl"]
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 4  # one writer
+
+
+@needs_mpi
 def test_a_raising_rank_ends_the_job_quickly():
     code, output, seconds = mpirun("raise", timeout=60)
     assert code != 0, output
