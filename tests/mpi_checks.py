@@ -2,6 +2,7 @@
 tests/test_distributed.py. Each one asserts on every rank; a failed assertion aborts the job,
 so mpiexec exits non-zero. Rank 0 prints "ok CHECK" at the end."""
 
+import os
 import sys
 
 import numpy as np
@@ -72,6 +73,8 @@ def train(model, optimizer, batches, share):
 
 def check_collectives():
     rank, world = dist.get_rank(), dist.get_world_size()
+    if blas_threads_expected is not None:  # cores / ranks, unless the user chose
+        assert mg.backend.blas_threads() == blas_threads_expected, mg.backend.blas_threads()
     t = mg.tensor([1.0, 2.0]) * (rank + 1)
     dist.all_reduce(t)
     np.testing.assert_allclose(t.numpy(), [3.0, 6.0])
@@ -242,6 +245,9 @@ def check_raise():
 CHECKS = {name[len("check_") :]: f for name, f in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":
+    chosen = any(k in os.environ for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    cores = len(os.sched_getaffinity(0))
+    blas_threads_expected = None if chosen else max(1, cores // 2)
     dist.init_process_group("mpi")
     assert dist.get_world_size() == 2, "run under mpiexec -n 2"
     name, *args = sys.argv[1:]
