@@ -169,6 +169,35 @@ def check_unused_parameter():
     np.testing.assert_allclose(grads[0], np.full((2, 3), 4.0 / 2))
 
 
+def check_partial_backward():
+    """A forward without backward is forgotten; a loss that ignores one of the outputs leaves
+    its parameters' gradients unreduced, and the next forward says so."""
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 2)
+            self.b = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.a(x), self.b(x)
+
+    model = DDP(TwoHeads())
+    x = mg.ones(4, 3)
+    model(x)  # no backward: forgotten
+    a, b = model(x)
+    (a.sum() + b.sum()).backward()
+    assert_same_on_all_ranks(model)
+    a, _ = model(x)
+    a.sum().backward()
+    try:
+        model(x)
+    except RuntimeError as error:
+        assert "did not reach every parameter" in str(error)
+    else:
+        raise AssertionError("a partial backward went unnoticed")
+
+
 def check_sync_batchnorm():
     """SyncBatchNorm on 2 ranks x 8 == BatchNorm2d on 16 in one process: outputs, input
     gradients, parameters after 3 steps and running statistics."""

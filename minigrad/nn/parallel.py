@@ -121,12 +121,12 @@ class DistributedDataParallel(Module):
         self.module = module
         self.broadcast_buffers = broadcast_buffers
         self.require_backward_grad_sync = True
-        self.comm_seconds = 0.0  # time spent in gradient reductions (for benchmarks)
+        self.comm_seconds = 0.0  # time in gradient reductions, packing included (benchmarks)
         params = [p for p in module.parameters() if p.requires_grad]
         self._params = params
         self._buckets = _make_buckets(params, bucket_cap_mb * 2**20)
         self._bucket_of = self._index_buckets()
-        self._pending = False
+        self._pending = self._started = False
         self._sync_module_state()
         for p in params:
             p.register_post_accumulate_grad_hook(self._grad_ready)
@@ -158,17 +158,23 @@ class DistributedDataParallel(Module):
         )
 
     def _prepare_reduction(self, out):
-        """Reset the buckets; parameters the output does not depend on are ready already."""
-        if self._pending:
+        """Reset the buckets; parameters the output does not depend on are ready already.
+
+        A forward whose backward never ran is forgotten; one whose backward reached only some
+        parameters it should have is an error (the ranks' reductions would not match)."""
+        if self._pending and self._started:
             raise RuntimeError(
-                "DistributedDataParallel: the previous forward's gradients were never all "
-                "reduced: its loss did not reach every parameter that its output reached. "
-                "Make the loss use every output of the model"
+                "DistributedDataParallel: the previous backward did not reach every parameter "
+                "that the model's output depends on, so its gradients were never averaged: "
+                "make the loss use every output of the model"
             )
+        for bucket in self._buckets[: self._next if self._pending else 0]:
+            bucket.work.wait()  # started at that forward (all its parameters unused)
         for bucket in self._buckets:
             bucket.ready = 0
         self._next = 0
         self._pending = True
+        self._started = False
         reached = set()
         for t in _tensors_in(out):
             if t.requires_grad:
@@ -180,6 +186,7 @@ class DistributedDataParallel(Module):
     # ----- backward: each parameter's hook counts it; full buckets are reduced in order
     def _grad_ready(self, param):
         if self._pending:
+            self._started = True
             self._mark_ready(param)
 
     def _mark_ready(self, param):
