@@ -3,7 +3,7 @@
 Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
 """
 
-from minigrad import backend, data, diagnostics, distributed, nn, ops, optim, plots, train
+from minigrad import backend, data, diagnostics, distributed, nn, ops, optim, plots, train, tune
 from minigrad import functional as F  # noqa: N812
 from minigrad.backend import cuda_available
 from minigrad.creation import (
