@@ -122,11 +122,16 @@ def make_loaders(args, train_set, test_set):
         if args.dataset == "fashion":  # garments are left-right symmetric; digits are not
             steps.append(T.RandomHorizontalFlip(0.5))
         train_tf = T.Compose(steps + [normalize])
+    return split_loaders(args, train_set, test_set, train_tf, normalize)
+
+
+def apply_limits(args, train_set, test_set):
+    """The first --limit training and --test-limit test images (all without the options)."""
     if args.limit:
         train_set = mg.data.Subset(train_set, range(min(args.limit, len(train_set))))
     if args.test_limit:
         test_set = mg.data.Subset(test_set, range(min(args.test_limit, len(test_set))))
-    return split_loaders(args, train_set, test_set, train_tf, normalize)
+    return train_set, test_set
 
 
 def split_loaders(args, train_set, test_set, train_tf, test_tf):
@@ -171,7 +176,7 @@ def main():
     dist.init_process_group("mpi")  # under mpiexec: join the other ranks; alone: a world of 1
     args = parse_args()
     mg.seed(args.seed + dist.get_rank())  # own dropout masks; DDP copies rank 0's weights
-    train_set, test_set = load_data(args.dataset, args.data)
+    train_set, test_set = apply_limits(args, *load_data(args.dataset, args.data))
     train_loader, test_loader = make_loaders(args, train_set, test_set)
     model = data_parallel(make_model().to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
