@@ -26,6 +26,7 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.data import CIFAR10, DataLoader, Subset, TensorDataset
 from minigrad.data import transforms as T
+from minigrad.plots import RunFolder
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
 # per-channel mean and std of the 50,000 training images scaled to [0, 1]
@@ -133,6 +134,9 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
+    parser.add_argument(
+        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
+    )
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.1 if args.optimizer == "sgd" else 2e-3
@@ -155,6 +159,7 @@ def main():
         f"device {args.device}, {sum(p.numel() for p in model.parameters())} parameters, "
         f"{args.optimizer} lr {args.lr:g}, schedule {args.schedule}, clip {args.clip}"
     )
+    run = RunFolder(args.out, model, optimizer, train_loader, test_loader, scheduler, "cifar10")
     start = time.perf_counter()
     rows = fit(
         model,
@@ -166,6 +171,7 @@ def main():
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
         clip_grad_norm=args.clip,
+        callbacks=[run.end_epoch],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
@@ -180,6 +186,7 @@ def main():
     seconds = time.perf_counter() - start
     images = len(train_loader.dataset) * len(rows)
     print(f"total time: {seconds:.1f} s ({images / seconds:.0f} train images/s incl. eval)")
+    run.finish()
     print(f"test accuracy: {rows[-1]['test_acc']:.4f}")
 
 

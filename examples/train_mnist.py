@@ -21,6 +21,7 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.data import MNIST, DataLoader, FashionMNIST
 from minigrad.data import transforms as T
+from minigrad.plots import RunFolder
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
 DATASETS = {"mnist": MNIST, "fashion": FashionMNIST}
@@ -96,6 +97,9 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
+    parser.add_argument(
+        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
+    )
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.05 if args.optimizer == "sgd" else 1e-3
@@ -142,6 +146,7 @@ def main():
     sizes = f"{len(train_loader.dataset)} train / {len(test_loader.dataset)} test images"
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{args.dataset}: {sizes}, device {args.device}, {n_params} parameters")
+    run = RunFolder(args.out, model, optimizer, train_loader, test_loader, scheduler, args.dataset)
     start = time.perf_counter()
     rows = fit(
         model,
@@ -152,13 +157,14 @@ def main():
         val_loader=test_loader,
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
-        callbacks=[print_epoch],
+        callbacks=[run.end_epoch, print_epoch],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
     if args.checkpoint:
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
     print(f"total time: {time.perf_counter() - start:.1f} s")
+    run.finish()
     print(f"test accuracy: {rows[-1]['test_acc']:.4f}")
 
 

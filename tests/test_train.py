@@ -189,6 +189,40 @@ def test_training_log_writes_csv_and_json_lines(tmp_path):
     assert len((tmp_path / "run.csv").read_text().splitlines()) == 4
 
 
+def test_training_log_read_takes_the_csv_the_json_lines_or_the_stem(tmp_path):
+    log = train.TrainingLog(tmp_path / "run")
+    log.log(epoch=1, train_loss=0.9, lr=0.1, seconds=1.5, note="warmup")
+    log.log(epoch=2, train_loss=0.4, test_loss=0.5, test_acc=0.8, lr=0.05, seconds=1.4)
+    from_json = train.TrainingLog.read(tmp_path / "run.jsonl").rows
+    assert from_json == log.rows
+    assert train.TrainingLog.read(tmp_path / "run").rows == log.rows  # the stem: the .jsonl
+    from_csv = train.TrainingLog.read(str(tmp_path / "run.csv")).rows
+    assert from_csv == [{k: v for k, v in row.items() if k != "note"} for row in log.rows]
+    assert type(from_csv[0]["epoch"]) is int and type(from_csv[0]["lr"]) is float
+    (tmp_path / "run.jsonl").unlink()
+    assert train.TrainingLog.read(tmp_path / "run").rows == from_csv  # the stem: the .csv
+
+
+def test_training_log_read_explains_what_it_cannot_read(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"notes.txt.*not a training log.*\.csv or \.jsonl"):
+        train.TrainingLog.read(tmp_path / "notes.txt")
+    with pytest.raises(FileNotFoundError, match=r"neither .*missing\.jsonl nor .*missing\.csv"):
+        train.TrainingLog.read(tmp_path / "missing")
+    (tmp_path / "bad.jsonl").write_text('{"epoch": 1}\nepoch,train_loss\n')
+    with pytest.raises(ValueError, match=r"line 2 of .*bad\.jsonl is not a JSON row"):
+        train.TrainingLog.read(tmp_path / "bad.jsonl")
+    (tmp_path / "list.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        train.TrainingLog.read(tmp_path / "list.jsonl")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="other.csv is not a TrainingLog CSV"):
+        train.TrainingLog.read(tmp_path / "other.csv")
+    (tmp_path / "ragged.csv").write_text("epoch,train_loss\n1,0.5\n2\n")
+    with pytest.raises(ValueError, match="line 3 of .*ragged.csv does not fit the header"):
+        train.TrainingLog.read(tmp_path / "ragged.csv")
+
+
 # --------------------------------------------------------------------------- fit and evaluate
 
 
