@@ -78,3 +78,4 @@ from minigrad.nn.normalization import (  # noqa: F401
     LayerNorm,
     RMSNorm,
 )
+from minigrad.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
