@@ -67,7 +67,7 @@ def reference(x, out_sizes, scale_factors, mode, align_corners):
 MODE_AND_DIMS = st.sampled_from(
     [("nearest", 3), ("nearest", 4), ("nearest-exact", 4), ("linear", 3), ("bilinear", 4)]
 )
-SCALES = st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])
+SCALES = st.sampled_from([0.5, 0.75, 1.0, 1.3, 1.5, 2.0, 2.5, 3.0])  # 1.3 keeps sizes 1..3
 
 
 @st.composite
@@ -103,6 +103,22 @@ def test_interpolate_matches_the_reference(case, device):
 def test_interpolate_gradients(case, device):
     x, kwargs, _, _ = case
     gradcheck(lambda t: F.interpolate(t, **kwargs), [x], device=device)
+
+
+@pytest.mark.parametrize(
+    "shape, mode, expected",
+    [
+        ((1, 1, 3), "linear", [0.0, 1.0, 2.0]),  # copied: the size stays 3
+        ((1, 1, 1, 3), "bilinear", [0.0, 1.0, 2.0]),
+        ((1, 1, 1, 3), "nearest", [0.0, 1.0, 2.0]),  # PyTorch's 2-D nearest copies too
+        ((1, 1, 3), "nearest", [0.0, 0.0, 1.0]),  # but its 1-D one reads floor(o / 1.3)
+        ((1, 1, 1, 3), "nearest-exact", [0.0, 1.0, 1.0]),  # floor((o + 0.5) / 1.3)
+    ],
+)
+def test_an_axis_that_keeps_its_size(shape, mode, expected, device):
+    x = mg.tensor(np.arange(3.0).reshape(shape), device=device)
+    y = F.interpolate(x, scale_factor=1.3, mode=mode)
+    np.testing.assert_array_equal(y.numpy().reshape(-1), expected)
 
 
 def test_recompute_scale_factor_uses_in_over_out(device):

@@ -98,6 +98,17 @@ def _box_mask(top, left, height, width, like):
     return xp.astype(inside_r & inside_c, like.dtype)
 
 
+def _random_box_sides(b, image_area, scale, ratio, tries):
+    """(B, tries) int sides of random boxes: side_a * side_b is a fraction in `scale` of the
+    image area and side_a / side_b is log-uniform in `ratio` (RandomErasing, RandomResizedCrop)."""
+    rng = backend.host_rng()
+    area = image_area * rng.uniform(*scale, size=(b, tries))
+    aspect = np.exp(rng.uniform(*np.log(ratio), size=(b, tries)))
+    side_a = np.round(np.sqrt(area * aspect)).astype(np.int64)
+    side_b = np.round(np.sqrt(area / aspect)).astype(np.int64)
+    return side_a, side_b
+
+
 def hflip(x):
     """Mirror left-right (last axis)."""
     a, as_tensor = _unwrap(x, "hflip")
@@ -261,10 +272,7 @@ class RandomResizedCrop(BatchTransform):
     def _boxes(self, b, h, w, tries=10):
         """(top, left, height, width) per sample, drawn as torchvision draws them."""
         rng = backend.host_rng()
-        area = h * w * rng.uniform(*self.scale, size=(b, tries))
-        aspect = np.exp(rng.uniform(*np.log(self.ratio), size=(b, tries)))
-        bw = np.round(np.sqrt(area * aspect)).astype(np.int64)
-        bh = np.round(np.sqrt(area / aspect)).astype(np.int64)
+        bw, bh = _random_box_sides(b, h * w, self.scale, self.ratio, tries)  # ratio is w / h
         fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
         first = np.argmax(fits, axis=1)  # the first try that fits
         rows = np.arange(b)
@@ -428,10 +436,7 @@ class RandomErasing(BatchTransform):
     def _boxes(self, b, h, w, tries=10):
         """(top, left, height, width) per sample; height 0 where nothing is erased."""
         rng = backend.host_rng()
-        area = h * w * rng.uniform(*self.scale, size=(b, tries))
-        aspect = np.exp(rng.uniform(*np.log(self.ratio), size=(b, tries)))
-        bh = np.round(np.sqrt(area * aspect)).astype(np.int64)
-        bw = np.round(np.sqrt(area / aspect)).astype(np.int64)
+        bh, bw = _random_box_sides(b, h * w, self.scale, self.ratio, tries)  # ratio is h / w
         fits = (bh < h) & (bw < w) & (bh > 0) & (bw > 0)
         first = np.argmax(fits, axis=1)  # the first try that fits, as torchvision retries
         rows = np.arange(b)
