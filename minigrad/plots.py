@@ -311,6 +311,7 @@ def _test_pass(model, loader, keep):
     from minigrad.tensor import no_grad
     from minigrad.train import confusion_matrix
 
+    training = model.training
     model.eval()
     mistakes, true, predicted = None, [], []
     with no_grad():
@@ -323,6 +324,7 @@ def _test_pass(model, loader, keep):
             mistakes = _keep_most_confident(mistakes, batch, keep)
             true.append(labels)
             predicted.append(guess)
+    model.train(training)
     matrix = confusion_matrix(np.concatenate(predicted), np.concatenate(true), probs.shape[1])
     return matrix, mistakes
 
@@ -361,7 +363,7 @@ class RunFolder:
         self.pictures = matplotlib_available()
         self.first_batch = None
         self.lrs = []
-        model.register_forward_hook(self._watch)
+        self._hook = model.register_forward_hook(self._watch)
         print(f"run folder: {self.path}", flush=True)
 
     def file(self, name):
@@ -387,9 +389,9 @@ class RunFolder:
 
     def finish(self, mistakes=24):
         """Save the checkpoint, the confusion matrix and the pictures; print what was written."""
-        from minigrad.nn import Conv2d
         from minigrad.train import save_checkpoint
 
+        self._hook.remove()
         epoch = self.log.rows[-1]["epoch"] if self.log.rows else 0
         save_checkpoint(
             self.file("checkpoint.npz"), self.model, self.optimizer, self.scheduler, epoch=epoch
@@ -399,21 +401,29 @@ class RunFolder:
         if not self.pictures:
             print(PICTURES_HINT)
             return []
+        written = self._draw(matrix, wrong)
+        print(f"pictures: {', '.join(os.path.basename(p) for p in written)}")
+        return written
+
+    def _draw(self, matrix, mistakes):
+        """Every picture there is something for; returns their paths."""
+        from minigrad.nn import Conv2d
+
         names = _class_names(self.test_loader.dataset, len(matrix))
         convs = [m for m in self.model.modules() if isinstance(m, Conv2d)]
         written = [plot_history(self.log, self.file("history.png"))] if self.log.rows else []
         if convs:
             written.append(plot_filters(convs[0], self.file("filters.png")))
-        written.append(
-            plot_confusion_matrix(matrix, self.file("confusion.png"), names, normalize=True)
-        )
-        images = _denormalize(wrong[0], self.normalize)
-        written.append(plot_mistakes(images, *wrong[1:], self.file("mistakes.png"), names))
+        path = self.file("confusion.png")
+        written.append(plot_confusion_matrix(matrix, path, names, normalize=True))
+        images, true, predicted, confidence = mistakes
+        images = _denormalize(images, self.normalize)
+        path = self.file("mistakes.png")
+        written.append(plot_mistakes(images, true, predicted, confidence, path, names))
         if self.first_batch is not None:
             batch = _denormalize(self.first_batch, self.normalize)
             title = f"the first training batch ({len(batch)} images, as the net saw them)"
             written.append(plot_images(batch, self.file("batch.png"), title))
         if self.scheduler is not None and self.lrs:
             written.append(plot_lr_schedule(self.lrs, self.file("lr.png")))
-        print(f"pictures: {', '.join(os.path.basename(p) for p in written)}")
         return written

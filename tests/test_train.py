@@ -4,6 +4,7 @@ log, fit/evaluate, and checkpoints that resume training bit for bit."""
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -395,6 +396,37 @@ def test_plots_write_png_files(tmp_path):
         plots.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "bad.png")
     with pytest.raises(ValueError, match=r"\(F, C, kh, kw\)"):
         plots.plot_filters(np.zeros((3, 3)), tmp_path / "bad.png")
+
+
+def test_image_grids_check_their_input(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match=r"non-empty \(N, C, H, W\) batch, got \(3, 4\)"):
+        plots.plot_images(np.zeros((3, 4)), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="2 true, 1 predicted"):
+        plots.plot_mistakes(np.zeros((2, 1, 4, 4)), [0, 1], [1], [0.5, 0.6], tmp_path / "m.png")
+    empty = plots.plot_mistakes(np.zeros((0, 1, 4, 4)), [], [], [], tmp_path / "none.png")
+    assert os.path.getsize(empty) > 0
+
+
+def test_run_folder_without_a_conv_layer_or_matplotlib(tmp_path, monkeypatch, capsys):
+    """An MLP run: no filters.png; with matplotlib hidden, the numbers and one hint line."""
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    mg.seed(4)
+    model = mlp("cpu")
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    run = plots.RunFolder(tmp_path / "run", model, opt, loader("cpu"), loader("cpu"), name="x")
+    train.fit(model, opt, F.cross_entropy, loader("cpu"), 2, val_loader=loader("cpu"),
+              callbacks=[run.end_epoch], progress=False)  # fmt: skip
+    assert run.finish() == []
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"run folder: {tmp_path / 'run'}", plots.PICTURES_HINT]
+    assert sorted(os.listdir(tmp_path / "run")) == sorted(
+        ["log.csv", "log.jsonl", "checkpoint.npz", "confusion.csv"]
+    )
+    assert len(run.lrs) == 2 * len(loader("cpu")) and run.first_batch.shape == (8, 4)
+    assert train.TrainingLog.read(tmp_path / "run" / "log.csv")["epoch"] == [1, 2]
+    assert np.loadtxt(tmp_path / "run" / "confusion.csv", delimiter=",").sum() == 40
+    assert model.training and not model._forward_hooks  # modes restored, the hook removed
 
 
 def test_fit_passes_the_monitored_loss_to_reduce_lr_on_plateau():
