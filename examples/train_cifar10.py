@@ -5,7 +5,8 @@ written, so no number is claimed here; run it with a GPU (--device cuda) and fil
 On a 2-core CPU one epoch over the 50,000 images takes many minutes.
 `--fake-data` swaps in a small random CIFAR-shaped set (class-dependent colour blobs plus
 noise, made in memory) that smoke-tests the whole pipeline in seconds; its accuracy says
-nothing about CIFAR-10. The last line printed is `test accuracy: 0.XXXX`.
+nothing about CIFAR-10. The last line printed is `test accuracy: 0.XXXX`. The log, the
+checkpoint and pictures of the run go to --out DIR, by default runs/cifar10-<date>-<time>.
 
 Data is looked for in --data DIR (cifar-10-binary.tar.gz, its cifar-10-batches-bin/ folder or
 the .bin files), else the cache ($MINIGRAD_DATA or ~/.cache/minigrad), and is otherwise

@@ -3,7 +3,9 @@
 Measured on Fashion-MNIST, 2-core CPU: the defaults reach 0.9084 test accuracy after 3 epochs
 (99 s); `--epochs 10 --schedule onecycle --optimizer adamw` reaches 0.9308 in 353 s.
 (MNIST itself could not be downloaded where this was measured.)
-The last line printed is `test accuracy: 0.XXXX`.
+The last line printed is `test accuracy: 0.XXXX`. The log, the checkpoint and pictures of the
+run (curves, filters, confusion matrix, mistakes, the first batch) go to --out DIR, by
+default runs/<dataset>-<date>-<time> (minigrad.plots.RunFolder).
 
 Data is looked for in: --data DIR, the cache ($MINIGRAD_DATA or ~/.cache/minigrad), Debian's
 /usr/share/datasets/fashion-mnist (package dataset-fashion-mnist, for --dataset fashion), and
