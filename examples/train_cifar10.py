@@ -5,7 +5,8 @@ written, so no number is claimed here; run it with a GPU (--device cuda) and fil
 On a 2-core CPU one epoch over the 50,000 images takes many minutes.
 `--fake-data` swaps in a small random CIFAR-shaped set (class-dependent colour blobs plus
 noise, made in memory) that smoke-tests the whole pipeline in seconds; its accuracy says
-nothing about CIFAR-10. The last line printed is `test accuracy: 0.XXXX`.
+nothing about CIFAR-10. The last line printed is `test accuracy: 0.XXXX`. The log, the
+checkpoint and pictures of the run go to --out DIR, by default runs/cifar10-<date>-<time>.
 
 Data is looked for in --data DIR (cifar-10-binary.tar.gz, its cifar-10-batches-bin/ folder or
 the .bin files), else the cache ($MINIGRAD_DATA or ~/.cache/minigrad), and is otherwise
@@ -32,6 +33,7 @@ import minigrad.functional as F
 from minigrad import nn, optim
 from minigrad.data import CIFAR10, Subset, TensorDataset
 from minigrad.data import transforms as T
+from minigrad.plots import RunFolder
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
 # per-channel mean and std of the 50,000 training images scaled to [0, 1]
@@ -137,6 +139,9 @@ def parse_args():
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
     parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
+    parser.add_argument(
+        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
+    )
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.1 if args.optimizer == "sgd" else 2e-3
@@ -164,6 +169,7 @@ def main():
         f"device {args.device}, {sum(p.numel() for p in model.parameters())} parameters, "
         f"{args.optimizer} lr {args.lr:g}, schedule {args.schedule}, clip {args.clip}"
     )
+    run = RunFolder(args.out, model, optimizer, train_loader, test_loader, scheduler, "cifar10")
     start = time.perf_counter()
     rows = fit(
         model,
@@ -175,6 +181,7 @@ def main():
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
         clip_grad_norm=args.clip,
+        callbacks=[run.end_epoch],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
@@ -189,6 +196,7 @@ def main():
     seconds = time.perf_counter() - start
     images = len(train_loader.dataset) * len(rows)
     say(f"total time: {seconds:.1f} s ({images / seconds:.0f} train images/s incl. eval)")
+    run.finish()
     say(f"test accuracy: {rows[-1]['test_acc']:.4f}")
 
 

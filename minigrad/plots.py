@@ -1,5 +1,6 @@
 """Pictures of a training run, saved as PNG: loss/accuracy curves, the LR schedule, first-layer
-conv filters and a confusion matrix. Read train.py first; matplotlib is optional.
+conv filters, a confusion matrix, image grids; RunFolder puts them all in one folder. Read
+train.py first; matplotlib is optional.
 
 matplotlib is imported only when a plot is drawn. Figures are built with its object API and an
 Agg canvas, so no window opens and pyplot's global state (and backend) is never touched.
@@ -7,10 +8,11 @@ Agg canvas, so no window opens and pyplot's global state (and backend) is never 
 
 import math
 import os
+import time
 
 import numpy as np
 
-from minigrad import backend
+from minigrad import backend, distributed
 
 # --------------------------------------------------------------------------- helpers
 
@@ -67,11 +69,35 @@ def _host(x):
     return backend.to_host(x) if backend.is_array(x) else np.asarray(x)
 
 
+def matplotlib_available():
+    """True when matplotlib can be imported (the plots need it; everything else does not)."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _show(axes, image):
+    """Draw one (C, H, W) image with pixels in [0, 1]: grey when C == 1, else RGB."""
+    if image.shape[0] == 1:
+        axes.imshow(image[0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        axes.imshow(image.transpose(1, 2, 0), interpolation="nearest")
+    axes.axis("off")
+
+
+def _grid_shape(n, max_columns):
+    columns = min(n, max_columns)
+    return math.ceil(n / columns), columns
+
+
 # --------------------------------------------------------------------------- curves
 
 
 def plot_history(log, path, title=None):
-    """Loss curves (train and test) and, when logged, test accuracy, side by side."""
+    """Loss curves (train and test) and, when logged, accuracy (test, and train when the rows
+    have "train_acc"), side by side."""
     rows = _rows(log)
     has_acc = any(row.get("test_acc") is not None for row in rows)
     figure = _figure(10 if has_acc else 5, 4)
@@ -85,9 +111,12 @@ def plot_history(log, path, title=None):
     _integer_epochs(loss_axes)
     if has_acc:
         acc_axes = figure.add_subplot(1, 2, 2)
-        epochs, values = _column(rows, "test_acc")
-        acc_axes.plot(epochs, values, marker="o", color="tab:green")
-        acc_axes.set(xlabel="epoch", ylabel="accuracy", title="test accuracy")
+        for key in ("train_acc", "test_acc"):
+            epochs, values = _column(rows, key)
+            if values:
+                acc_axes.plot(epochs, values, marker="o", label=key.replace("_acc", ""))
+        acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+        acc_axes.legend()
         _integer_epochs(acc_axes)
     return _save(figure, path)
 
@@ -160,3 +189,253 @@ def plot_confusion_matrix(matrix, path, class_names=None, normalize=False):
         color = "white" if value > matrix.max() / 2 else "black"
         axes.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
     return _save(figure, path)
+
+
+def _mosaic(images, columns, gap=1):
+    """(N, C, H, W) images tiled into one (C, rows*(H+gap)-gap, columns*(W+gap)-gap) image,
+    white between the tiles: one imshow instead of N subplots."""
+    n, c, h, w = images.shape
+    rows = math.ceil(n / columns)
+    sheet = np.ones((c, rows * (h + gap) - gap, columns * (w + gap) - gap))
+    for i, image in enumerate(images):
+        top, left = (i // columns) * (h + gap), (i % columns) * (w + gap)
+        sheet[:, top : top + h, left : left + w] = image
+    return sheet
+
+
+def plot_images(images, path, title=None, max_columns=16):
+    """A grid of (N, C, H, W) images with pixels in [0, 1] (grey when C == 1, else RGB)."""
+    images = np.asarray(_host(images), dtype=np.float64)
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(
+            f"plot_images: expected a non-empty (N, C, H, W) batch, got {images.shape}"
+        )
+    rows, columns = _grid_shape(len(images), max_columns)
+    figure = _figure(columns * 0.55 + 0.4, rows * 0.55 + 0.7)
+    axes = figure.add_subplot(1, 1, 1)
+    _show(axes, np.clip(_mosaic(images, columns), 0.0, 1.0))
+    if title:
+        axes.set_title(title, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_mistakes(images, true, predicted, confidence, path, class_names=None, max_columns=6):
+    """Misclassified images, each titled with its true class and the predicted class with
+    the probability given to it (e.g. from RunFolder: the most confident mistakes first)."""
+    images = np.asarray(_host(images), dtype=np.float64)
+    if images.ndim != 4 or not len(images) == len(true) == len(predicted) == len(confidence):
+        raise ValueError(
+            f"plot_mistakes: need (N, C, H, W) images and N labels, got {images.shape} images, "
+            f"{len(true)} true, {len(predicted)} predicted, {len(confidence)} confidences"
+        )
+    if len(images) == 0:
+        figure = _figure(4, 1.5)
+        figure.text(0.5, 0.5, "no mistakes on the test set", ha="center", va="center")
+        return _save(figure, path)
+    names = class_names if class_names is not None else [str(i) for i in range(1 + max(true))]
+    rows, columns = _grid_shape(len(images), max_columns)
+    figure = _figure(columns * 1.3 + 0.2, rows * 1.55 + 0.5)
+    for i, image in enumerate(images):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        _show(axes, np.clip(image, 0.0, 1.0))
+        label = f"true: {names[true[i]]}\npred: {names[predicted[i]]} {confidence[i]:.0%}"
+        axes.set_title(label, fontsize=7)
+    figure.suptitle("most confident mistakes")
+    return _save(figure, path)
+
+
+# --------------------------------------------------------------------------- a run folder
+
+PICTURES_HINT = 'no pictures: matplotlib is not installed (pip install -e ".[plots]" adds it)'
+
+
+def _new_run_dir(name):
+    """runs/<name>-<date>-<time>, with -2, -3 ... added when two runs start in one second."""
+    base = os.path.join("runs", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    path, n = base, 1
+    while os.path.exists(path):
+        n += 1
+        path = f"{base}-{n}"
+    return path
+
+
+def _find_normalize(transform):
+    """The Normalize step of a transform (itself, or inside a Compose), or None."""
+    from minigrad.data.transforms import Compose, Normalize
+
+    if isinstance(transform, Normalize):
+        return transform
+    steps = transform.transforms if isinstance(transform, Compose) else ()
+    found = [t for t in map(_find_normalize, steps) if t is not None]
+    return found[-1] if found else None
+
+
+def _denormalize(images, normalize):
+    """(B, C, H, W) normalised host images back to pixels in [0, 1]: x * std[c] + mean[c]."""
+    if normalize is not None:
+        std = np.reshape(normalize.std, (1, -1, 1, 1))
+        images = images * std + np.reshape(normalize.mean, (1, -1, 1, 1))
+    return np.clip(images, 0.0, 1.0)
+
+
+def _class_names(dataset, n):
+    """The dataset's `classes` (looking through Subsets), or "0" .. "n-1"."""
+    while not getattr(dataset, "classes", ()) and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    names = list(getattr(dataset, "classes", ()))
+    return names if len(names) == n else [str(i) for i in range(n)]
+
+
+def _train_sample(train_loader, test_loader, max_images=10_000):
+    """The first training images (as many as the test set, up to max_images), batched like the
+    test set: no augmentation, the test set's normalisation."""
+    from minigrad.data import DataLoader, Subset
+
+    n = min(len(train_loader.dataset), len(test_loader.dataset), max_images)
+    subset = Subset(train_loader.dataset, range(n))
+    return DataLoader(
+        subset, test_loader.batch_size, transform=test_loader.transform, device=test_loader.device
+    )
+
+
+def _keep_most_confident(kept, batch, count):
+    """The `count` most confident of two (images, true, predicted, confidence) collections."""
+    merged = batch if kept is None else [np.concatenate(pair) for pair in zip(kept, batch)]
+    order = np.argsort(-merged[3], kind="stable")[:count]
+    return [part[order] for part in merged]
+
+
+def _test_pass(model, loader, keep):
+    """(confusion matrix, the `keep` most confident mistakes) of `model` in eval mode."""
+    from minigrad import functional as F  # noqa: N812
+    from minigrad.tensor import no_grad
+    from minigrad.train import confusion_matrix
+
+    training = model.training
+    model.eval()
+    mistakes, true, predicted = None, [], []
+    with no_grad():
+        for x, y in loader:
+            probs = _host(F.softmax(model(x), dim=1))
+            labels = _host(y)
+            guess = probs.argmax(axis=1)
+            wrong = guess != labels
+            batch = [_host(x)[wrong], labels[wrong], guess[wrong], probs.max(axis=1)[wrong]]
+            mistakes = _keep_most_confident(mistakes, batch, keep)
+            true.append(labels)
+            predicted.append(guess)
+    model.train(training)
+    matrix = confusion_matrix(np.concatenate(predicted), np.concatenate(true), probs.shape[1])
+    return matrix, mistakes
+
+
+class RunFolder:
+    """One folder holding what a classification run leaves behind (the examples' --out):
+
+        log.csv, log.jsonl   one row per epoch (train.TrainingLog), with train_acc added
+        checkpoint.npz       model, optimizer and scheduler (train.save_checkpoint)
+        confusion.csv        the test confusion matrix (row = true class)
+        history.png          loss and accuracy per epoch, train vs test (redrawn every epoch)
+        filters.png          the first conv layer's filters
+        confusion.png        the confusion matrix, each row divided by its count
+        mistakes.png         the most confident test mistakes, true and predicted class
+        batch.png            the first training batch exactly as the net saw it, de-normalised
+        lr.png               the learning rate of every step (with a scheduler)
+
+    The pictures need matplotlib; without it the folder holds the numbers and finish() says
+    how to get it. Use: run = RunFolder(...); fit(..., callbacks=[run.end_epoch]);
+    run.finish(). train_acc is measured like test_acc, in eval mode without augmentation, on
+    the first training images (as many as the test set, up to 10,000): the gap between the
+    two curves is then the generalisation gap. out=None: runs/<name>-<date>-<time>.
+    Under mpiexec every rank makes one (fit's callbacks run on every rank); the metrics and
+    the confusion matrix cover all ranks' data, the mistakes and the batch are rank 0's, and
+    rank 0 alone writes the files."""
+
+    def __init__(
+        self, out, model, optimizer, train_loader, test_loader, scheduler=None, name="run"
+    ):
+        from minigrad.train import TrainingLog
+
+        self.writer = distributed.get_rank() == 0
+        path = os.fspath(out) if out is not None else _new_run_dir(name) if self.writer else ""
+        paths = [None] * distributed.get_world_size()
+        distributed.all_gather_object(paths, path)
+        self.path = paths[0]  # rank 0's choice, on every rank
+        if self.writer:
+            os.makedirs(self.path, exist_ok=True)
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.test_loader = test_loader
+        self.train_sample = _train_sample(train_loader, test_loader)
+        self.normalize = _find_normalize(test_loader.transform)
+        self.log = TrainingLog(self.file("log"), columns=TrainingLog.COLUMNS + ("train_acc",))
+        self.pictures = self.writer and matplotlib_available()
+        self.first_batch = None
+        self.lrs = []
+        self._hook = model.register_forward_hook(self._watch)
+        if self.writer:
+            print(f"run folder: {self.path}", flush=True)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def _watch(self, model, inputs, output):
+        """Forward hook: the lr of every training step, and a copy of the first batch."""
+        if model.training:
+            self.lrs.append(self.optimizer.param_groups[0]["lr"])
+            if self.first_batch is None:
+                self.first_batch = np.array(_host(inputs[0]), dtype=np.float64)
+
+    def end_epoch(self, row, model):
+        """fit() callback: add train_acc to the row, log it, redraw history.png; never stops."""
+        from minigrad import functional as F  # noqa: N812
+        from minigrad.train import evaluate
+
+        row["train_acc"] = evaluate(model, self.train_sample, F.cross_entropy).get("acc")
+        self.log.log(**row)
+        if self.pictures:
+            plot_history(self.log, self.file("history.png"))
+        return False
+
+    def finish(self, mistakes=24):
+        """Save the checkpoint, the confusion matrix and the pictures; print what was written."""
+        from minigrad.train import save_checkpoint
+
+        self._hook.remove()
+        epoch = self.log.rows[-1]["epoch"] if self.log.rows else 0
+        save_checkpoint(
+            self.file("checkpoint.npz"), self.model, self.optimizer, self.scheduler, epoch=epoch
+        )
+        matrix, wrong = _test_pass(self.model, self.test_loader, mistakes)
+        distributed.all_reduce(matrix, "sum")  # every rank's share of the test set
+        if not self.writer:
+            return []
+        np.savetxt(self.file("confusion.csv"), matrix, fmt="%d", delimiter=",")
+        if not self.pictures:
+            print(PICTURES_HINT)
+            return []
+        written = self._draw(matrix, wrong)
+        print(f"pictures: {', '.join(os.path.basename(p) for p in written)}")
+        return written
+
+    def _draw(self, matrix, mistakes):
+        """Every picture there is something for; returns their paths."""
+        from minigrad.nn import Conv2d
+
+        names = _class_names(self.test_loader.dataset, len(matrix))
+        convs = [m for m in self.model.modules() if isinstance(m, Conv2d)]
+        written = [plot_history(self.log, self.file("history.png"))] if self.log.rows else []
+        if convs:
+            written.append(plot_filters(convs[0], self.file("filters.png")))
+        path = self.file("confusion.png")
+        written.append(plot_confusion_matrix(matrix, path, names, normalize=True))
+        images, true, predicted, confidence = mistakes
+        images = _denormalize(images, self.normalize)
+        path = self.file("mistakes.png")
+        written.append(plot_mistakes(images, true, predicted, confidence, path, names))
+        if self.first_batch is not None:
+            batch = _denormalize(self.first_batch, self.normalize)
+            title = f"the first training batch ({len(batch)} images, as the net saw them)"
+            written.append(plot_images(batch, self.file("batch.png"), title))
+        if self.scheduler is not None and self.lrs:
+            written.append(plot_lr_schedule(self.lrs, self.file("lr.png")))
+        return written

@@ -373,6 +373,59 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, device=None, lo
 # --------------------------------------------------------------------------- training log
 
 
+def _existing_log_file(stem):
+    """stem.jsonl (every column) or else stem.csv; a clear error when neither is there."""
+    for candidate in (stem + ".jsonl", stem + ".csv"):
+        if os.path.isfile(candidate):
+            return candidate
+    if os.path.isfile(stem):
+        raise ValueError(
+            f"TrainingLog.read: {stem!r} is not a training log: expected a .csv or .jsonl "
+            "file written by TrainingLog, or their common stem"
+        )
+    raise FileNotFoundError(f"TrainingLog.read: found neither {stem}.jsonl nor {stem}.csv")
+
+
+def _read_json_rows(path):
+    rows = []
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(
+                    f"TrainingLog.read: line {number} of {path} is not a JSON row ({e.msg})"
+                ) from None
+            if not isinstance(row, dict):
+                raise ValueError(f"TrainingLog.read: line {number} of {path} is not a JSON object")
+            rows.append(row)
+    return rows
+
+
+def _csv_value(text):
+    """A CSV cell as TrainingLog wrote it: an int, a float, or else the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _read_csv_rows(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if "epoch" not in (reader.fieldnames or ()):
+            raise ValueError(f"TrainingLog.read: {path} is not a TrainingLog CSV (no epoch column)")
+        rows = list(reader)
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # DictReader's marks of a ragged line
+            raise ValueError(f"TrainingLog.read: line {number} of {path} does not fit the header")
+    return [{k: _csv_value(v) for k, v in row.items() if v != ""} for row in rows]
+
+
 class TrainingLog:
     """One row per epoch, kept in memory and appended (flushed) to PATH.csv and PATH.jsonl.
 
@@ -424,10 +477,13 @@ class TrainingLog:
 
     @classmethod
     def read(cls, path):
-        """A log (in memory) holding the rows of a .jsonl file written by log()."""
+        """A log (in memory) holding the rows TrainingLog wrote: give the .jsonl file, the .csv
+        file (its fixed columns only) or their common stem (the .jsonl, else the .csv)."""
+        path = os.fspath(path)
+        if not path.endswith((".csv", ".jsonl")):
+            path = _existing_log_file(path)
         log = cls()
-        with open(path) as f:
-            log.rows = [json.loads(line) for line in f if line.strip()]
+        log.rows = _read_csv_rows(path) if path.endswith(".csv") else _read_json_rows(path)
         return log
 
 

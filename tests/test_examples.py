@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,12 +19,17 @@ EXAMPLES = os.path.join(ROOT, "examples")
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
-def run_example(name, *args, timeout=120):
-    """stdout of `python examples/<name> args...`; fails with its stderr on a non-zero exit."""
+def run_example(name, *args, timeout=120, without_matplotlib=False, cwd=ROOT):
+    """stdout of `python examples/<name> args...`; fails with its stderr on a non-zero exit.
+    without_matplotlib: run it as if matplotlib were not installed."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    command = [sys.executable, os.path.join(EXAMPLES, name), *args]
+    if without_matplotlib:
+        hide = "import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
+        command[1:1] = ["-c", hide + "runpy.run_path(sys.argv[0], run_name='__main__')"]
     done = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, name), *args],
-        cwd=ROOT,
+        command,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -102,8 +108,9 @@ def test_lr_range_test(tmp_path):
     "optimizer, schedule, clip",
     [("adamw", "onecycle", "1.0"), ("sgd", "cosine", "5.0")],
 )
-def test_train_cifar10_on_fake_data(optimizer, schedule, clip):
+def test_train_cifar10_on_fake_data(optimizer, schedule, clip, tmp_path):
     args = ["--fake-data", "--epochs", "1", "--limit", "64", "--batch-size", "32"]
+    args += ["--out", str(tmp_path / "run")]
     args += ["--optimizer", optimizer, "--schedule", schedule, "--clip", clip]
     out = run_example("train_cifar10.py", *args)
     assert out.startswith("fake data: 64 train / 64 test images")
@@ -111,8 +118,65 @@ def test_train_cifar10_on_fake_data(optimizer, schedule, clip):
     assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
 
 
+# --------------------------------------------------------------------------- the run folder
+
+RUN_FILES = {"log.csv", "log.jsonl", "checkpoint.npz", "confusion.csv"}
+PICTURES = {"history.png", "filters.png", "confusion.png", "mistakes.png", "batch.png"}
+
+
+def assert_pictures(folder, names):
+    """Each named PNG opens, is at least 150 pixels a side and is not blank."""
+    from matplotlib import image
+
+    for name in names:
+        pixels = image.imread(os.path.join(folder, name))[..., :3]
+        assert min(pixels.shape[:2]) >= 150, (name, pixels.shape)
+        assert pixels.std() > 0.05, name  # a blank (or one-colour) picture has std ~0
+        assert (pixels < 0.5).mean() > 0.005, name  # and dark ink on the white page
+
+
+def assert_run_folder(folder, epochs, expected):
+    from minigrad.train import TrainingLog
+
+    assert set(os.listdir(folder)) == expected
+    rows = TrainingLog.read(os.path.join(folder, "log")).rows
+    assert [row["epoch"] for row in rows] == list(range(1, epochs + 1))
+    assert all(0 <= row["train_acc"] <= 1 and 0 <= row["test_acc"] <= 1 for row in rows)
+
+
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
-def test_train_mnist_one_epoch():
-    out = run_example("train_mnist.py", "--epochs", "1", "--limit", "512", "--test-limit", "1000")
+def test_train_mnist_one_epoch_writes_a_run_folder_with_pictures(tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = str(tmp_path / "run")
+    args = ["--epochs", "1", "--limit", "512", "--test-limit", "1000", "--augment"]
+    out = run_example("train_mnist.py", *args, "--schedule", "cosine", "--out", folder)
     assert "512 train / 1000 test images" in out
     assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.4
+    assert f"run folder: {folder}" in out
+    assert (
+        "pictures: history.png, filters.png, confusion.png, mistakes.png, batch.png, lr.png" in out
+    )
+    assert_run_folder(folder, 1, RUN_FILES | PICTURES | {"lr.png"})
+    assert_pictures(folder, PICTURES | {"lr.png"})
+    confusion = np.loadtxt(os.path.join(folder, "confusion.csv"), delimiter=",")
+    assert confusion.shape == (10, 10) and confusion.sum() == 1000
+
+
+def test_train_cifar10_writes_a_run_folder_with_pictures(tmp_path):
+    pytest.importorskip("matplotlib")
+    args = ["--fake-data", "--epochs", "1", "--limit", "64", "--batch-size", "32"]
+    out = run_example("train_cifar10.py", *args, "--schedule", "none", "--out", str(tmp_path))
+    assert "pictures: history.png, filters.png, confusion.png, mistakes.png, batch.png\n" in out
+    assert_run_folder(str(tmp_path), 1, RUN_FILES | PICTURES)  # no schedule: no lr.png
+    assert_pictures(str(tmp_path), PICTURES)
+
+
+def test_without_matplotlib_the_default_run_folder_holds_the_numbers(tmp_path):
+    """No --out: the run goes to runs/<name>-<date>-<time> under the working folder."""
+    args = ["--fake-data", "--epochs", "1", "--limit", "64", "--batch-size", "32"]
+    out = run_example("train_cifar10.py", *args, without_matplotlib=True, cwd=tmp_path)
+    assert 'no pictures: matplotlib is not installed (pip install -e ".[plots]"' in out
+    folder = re.search(r"^run folder: (runs/cifar10-\d{8}-\d{6})$", out, re.M).group(1)
+    assert os.listdir(tmp_path) == ["runs"]
+    assert_run_folder(str(tmp_path / folder), 1, RUN_FILES)
+    assert last_line(out).startswith("test accuracy: ")

@@ -4,6 +4,7 @@ log, fit/evaluate, and checkpoints that resume training bit for bit."""
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -189,6 +190,40 @@ def test_training_log_writes_csv_and_json_lines(tmp_path):
     assert len((tmp_path / "run.csv").read_text().splitlines()) == 4
 
 
+def test_training_log_read_takes_the_csv_the_json_lines_or_the_stem(tmp_path):
+    log = train.TrainingLog(tmp_path / "run")
+    log.log(epoch=1, train_loss=0.9, lr=0.1, seconds=1.5, note="warmup")
+    log.log(epoch=2, train_loss=0.4, test_loss=0.5, test_acc=0.8, lr=0.05, seconds=1.4)
+    from_json = train.TrainingLog.read(tmp_path / "run.jsonl").rows
+    assert from_json == log.rows
+    assert train.TrainingLog.read(tmp_path / "run").rows == log.rows  # the stem: the .jsonl
+    from_csv = train.TrainingLog.read(str(tmp_path / "run.csv")).rows
+    assert from_csv == [{k: v for k, v in row.items() if k != "note"} for row in log.rows]
+    assert type(from_csv[0]["epoch"]) is int and type(from_csv[0]["lr"]) is float
+    (tmp_path / "run.jsonl").unlink()
+    assert train.TrainingLog.read(tmp_path / "run").rows == from_csv  # the stem: the .csv
+
+
+def test_training_log_read_explains_what_it_cannot_read(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"notes.txt.*not a training log.*\.csv or \.jsonl"):
+        train.TrainingLog.read(tmp_path / "notes.txt")
+    with pytest.raises(FileNotFoundError, match=r"neither .*missing\.jsonl nor .*missing\.csv"):
+        train.TrainingLog.read(tmp_path / "missing")
+    (tmp_path / "bad.jsonl").write_text('{"epoch": 1}\nepoch,train_loss\n')
+    with pytest.raises(ValueError, match=r"line 2 of .*bad\.jsonl is not a JSON row"):
+        train.TrainingLog.read(tmp_path / "bad.jsonl")
+    (tmp_path / "list.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        train.TrainingLog.read(tmp_path / "list.jsonl")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="other.csv is not a TrainingLog CSV"):
+        train.TrainingLog.read(tmp_path / "other.csv")
+    (tmp_path / "ragged.csv").write_text("epoch,train_loss\n1,0.5\n2\n")
+    with pytest.raises(ValueError, match="line 3 of .*ragged.csv does not fit the header"):
+        train.TrainingLog.read(tmp_path / "ragged.csv")
+
+
 # --------------------------------------------------------------------------- fit and evaluate
 
 
@@ -361,6 +396,37 @@ def test_plots_write_png_files(tmp_path):
         plots.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "bad.png")
     with pytest.raises(ValueError, match=r"\(F, C, kh, kw\)"):
         plots.plot_filters(np.zeros((3, 3)), tmp_path / "bad.png")
+
+
+def test_image_grids_check_their_input(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match=r"non-empty \(N, C, H, W\) batch, got \(3, 4\)"):
+        plots.plot_images(np.zeros((3, 4)), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="2 true, 1 predicted"):
+        plots.plot_mistakes(np.zeros((2, 1, 4, 4)), [0, 1], [1], [0.5, 0.6], tmp_path / "m.png")
+    empty = plots.plot_mistakes(np.zeros((0, 1, 4, 4)), [], [], [], tmp_path / "none.png")
+    assert os.path.getsize(empty) > 0
+
+
+def test_run_folder_without_a_conv_layer_or_matplotlib(tmp_path, monkeypatch, capsys):
+    """An MLP run: no filters.png; with matplotlib hidden, the numbers and one hint line."""
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    mg.seed(4)
+    model = mlp("cpu")
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    run = plots.RunFolder(tmp_path / "run", model, opt, loader("cpu"), loader("cpu"), name="x")
+    train.fit(model, opt, F.cross_entropy, loader("cpu"), 2, val_loader=loader("cpu"),
+              callbacks=[run.end_epoch], progress=False)  # fmt: skip
+    assert run.finish() == []
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"run folder: {tmp_path / 'run'}", plots.PICTURES_HINT]
+    assert sorted(os.listdir(tmp_path / "run")) == sorted(
+        ["log.csv", "log.jsonl", "checkpoint.npz", "confusion.csv"]
+    )
+    assert len(run.lrs) == 2 * len(loader("cpu")) and run.first_batch.shape == (8, 4)
+    assert train.TrainingLog.read(tmp_path / "run" / "log.csv")["epoch"] == [1, 2]
+    assert np.loadtxt(tmp_path / "run" / "confusion.csv", delimiter=",").sum() == 40
+    assert model.training and not model._forward_hooks  # modes restored, the hook removed
 
 
 def test_fit_passes_the_monitored_loss_to_reduce_lr_on_plateau():

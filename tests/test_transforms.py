@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import minigrad
 from minigrad import backend
+from minigrad import functional as F
 from minigrad.data import transforms as T
 from minigrad.data.preprocessing import channel_stats
 from minigrad.gradcheck import gradcheck
@@ -23,6 +24,7 @@ RANDOM_TRANSFORMS = [
     T.RandomHorizontalFlip(0.5),
     T.RandomVerticalFlip(0.5),
     T.RandomCrop((5, 6), padding=2),
+    T.RandomResizedCrop((5, 6)),
     T.RandomTranslation((1, 2)),
     T.RandomRotation(20),
     T.ColorJitter(0.4, 0.4),
@@ -139,6 +141,56 @@ def test_random_translation(device):
         windows = [padded[b, :, i : i + 4, j : j + 5] for i in range(3) for j in range(5)]
         assert any(np.array_equal(y[b], win) for win in windows)
     np.testing.assert_array_equal(T.RandomTranslation(0)(host), host)
+
+
+# --------------------------------------------------------------------------- resized crop
+
+
+def test_random_resized_crop_shape_and_seed(device):
+    host, x = batch((6, 3, 9, 7), device, seed=2)
+    t = T.RandomResizedCrop((4, 5), scale=(0.2, 0.9))
+    minigrad.seed(5)
+    y1 = t(x)
+    minigrad.seed(5)
+    y2 = t(x)
+    y3 = t(x)
+    assert y1.shape == (6, 3, 4, 5) and y1.device == device and y1.dtype == "float32"
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    assert not np.array_equal(y2.numpy(), y3.numpy())  # a new draw without the same seed
+    np.testing.assert_array_equal(x.numpy(), host)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_random_resized_crop_at_full_scale_and_square_ratio_is_the_identity(interpolation, device):
+    host, x = batch((5, 2, 8, 8), device, seed=3)
+    t = T.RandomResizedCrop(8, scale=(1.0, 1.0), ratio=(1.0, 1.0), interpolation=interpolation)
+    np.testing.assert_array_equal(t(x).numpy(), host)
+
+
+@pytest.mark.parametrize("interpolation, mode", [("bilinear", "bilinear"), ("nearest", "nearest")])
+def test_random_resized_crop_resizes_each_box_as_interpolate_does(interpolation, mode, device):
+    host, x = batch((3, 2, 9, 10), device, seed=4)
+    t = T.RandomResizedCrop((6, 5), interpolation=interpolation)
+    minigrad.seed(6)
+    top, left, height, width = t._boxes(3, 9, 10)
+    minigrad.seed(6)
+    y = t(x).numpy()
+    for b in range(3):
+        crop = host[b : b + 1, :, top[b] : top[b] + height[b], left[b] : left[b] + width[b]]
+        assert 0.08 * 90 - 1e-9 <= height[b] * width[b] <= 90 * 1.3  # rounding of the sides
+        expected = F.interpolate(minigrad.tensor(crop), size=(6, 5), mode=mode).numpy()
+        np.testing.assert_allclose(y[b : b + 1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_random_resized_crop_falls_back_to_a_centre_crop():
+    t = T.RandomResizedCrop(4, scale=(1.0, 1.0), ratio=(2.0, 2.0))  # never fits an 8 x 8 image
+    assert [v.tolist() for v in t._boxes(2, 8, 8)] == [[2, 2], [0, 0], [4, 4], [8, 8]]
+    with pytest.raises(ValueError, match="scale"):
+        T.RandomResizedCrop(4, scale=(0.5, 0.1))
+    with pytest.raises(ValueError, match="ratio"):
+        T.RandomResizedCrop(4, ratio=(0, 1))
+    with pytest.raises(ValueError, match="interpolation must be 'bilinear' or 'nearest'"):
+        T.RandomResizedCrop(4, interpolation="bicubic")
 
 
 # --------------------------------------------------------------------------- rotation

@@ -13,6 +13,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad import functional as F  # noqa: N812
+from minigrad.functional.resize import resize_matrix
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -95,6 +96,17 @@ def _box_mask(top, left, height, width, like):
     inside_r = (r >= top) & (r < bottom)
     inside_c = (c >= left) & (c < right)
     return xp.astype(inside_r & inside_c, like.dtype)
+
+
+def _random_box_sides(b, image_area, scale, ratio, tries):
+    """(B, tries) int sides of random boxes: side_a * side_b is a fraction in `scale` of the
+    image area and side_a / side_b is log-uniform in `ratio` (RandomErasing, RandomResizedCrop)."""
+    rng = backend.host_rng()
+    area = image_area * rng.uniform(*scale, size=(b, tries))
+    aspect = np.exp(rng.uniform(*np.log(ratio), size=(b, tries)))
+    side_a = np.round(np.sqrt(area * aspect)).astype(np.int64)
+    side_b = np.round(np.sqrt(area / aspect)).astype(np.int64)
+    return side_a, side_b
 
 
 def hflip(x):
@@ -221,6 +233,73 @@ class RandomTranslation(BatchTransform):
         dy = rng.integers(-my, my + 1, size=b)
         dx = rng.integers(-mx, mx + 1, size=b)
         return _shift_crop(a, -dy, -dx, h, w)
+
+
+def _window_resizers(starts, lengths, in_size, out_size, mode, like):
+    """(B, 1, out_size, in_size) matrices: sample b's maps the window [start, start + length)
+    of an axis onto out_size positions, as F.interpolate(size=out_size) resizes it."""
+    m = np.zeros((len(starts), 1, out_size, in_size))
+    for b, (start, length) in enumerate(zip(starts, lengths)):
+        m[b, 0, :, start : start + length] = resize_matrix(int(length), out_size, mode)
+    return _on(m, like, backend.dtype_name(like.dtype))
+
+
+class RandomResizedCrop(BatchTransform):
+    """Scale augmentation (Szegedy et al. 2015, torchvision's RandomResizedCrop): per sample, a
+    box covering a fraction in `scale` of the image with aspect w/h in `ratio` (log-uniform;
+    10 tries, then the centre crop of the nearest allowed aspect), resized to `size`.
+
+    Each sample is out = R_b @ x_b @ C_b^T with the resize matrices of F.interpolate
+    (interpolation "bilinear" or "nearest"; no antialiasing, align_corners=False)."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bilinear"):
+        self.size = _pair(size, "RandomResizedCrop")
+        self.scale = _pair(scale, "RandomResizedCrop")
+        self.ratio = _pair(ratio, "RandomResizedCrop")
+        self.interpolation = interpolation
+        if min(self.size) < 1 or not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(
+                f"RandomResizedCrop: need size >= 1 and 0 < scale[0] <= scale[1], got {self}"
+            )
+        if not 0 < self.ratio[0] <= self.ratio[1]:
+            raise ValueError(f"RandomResizedCrop: need 0 < ratio[0] <= ratio[1], got {self}")
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(
+                "RandomResizedCrop: interpolation must be 'bilinear' or 'nearest', "
+                f"got {interpolation!r}"
+            )
+
+    def _boxes(self, b, h, w, tries=10):
+        """(top, left, height, width) per sample, drawn as torchvision draws them."""
+        rng = backend.host_rng()
+        bw, bh = _random_box_sides(b, h * w, self.scale, self.ratio, tries)  # ratio is w / h
+        fits = (bw > 0) & (bw <= w) & (bh > 0) & (bh <= h)
+        first = np.argmax(fits, axis=1)  # the first try that fits
+        rows = np.arange(b)
+        ch, cw = self._centre_box(h, w)
+        bh = np.where(fits[rows, first], bh[rows, first], ch)
+        bw = np.where(fits[rows, first], bw[rows, first], cw)
+        top = np.where(fits[rows, first], rng.integers(0, h - bh + 1), (h - ch) // 2)
+        left = np.where(fits[rows, first], rng.integers(0, w - bw + 1), (w - cw) // 2)
+        return top, left, bh, bw
+
+    def _centre_box(self, h, w):
+        """The fallback: the whole image, trimmed to the nearest aspect in `ratio`."""
+        if w / h < self.ratio[0]:
+            return int(round(w / self.ratio[0])), w
+        if w / h > self.ratio[1]:
+            return h, int(round(h * self.ratio[1]))
+        return h, w
+
+    def apply(self, a, boxes=None):
+        """`boxes` (top, left, height, width), each (B,), overrides the random draw (for tests)."""
+        xp = backend.xp_of(a)
+        b, _, h, w = a.shape
+        top, left, bh, bw = boxes if boxes is not None else self._boxes(b, h, w)
+        mode = "linear" if self.interpolation == "bilinear" else "nearest"
+        rows = _window_resizers(top, bh, h, self.size[0], mode, a)  # (B, 1, OH, H)
+        cols = _window_resizers(left, bw, w, self.size[1], mode, a)  # (B, 1, OW, W)
+        return xp.matmul(xp.matmul(rows, a), xp.matrix_transpose(cols))
 
 
 def _bilinear_gather(a, ys, xs):
@@ -357,10 +436,7 @@ class RandomErasing(BatchTransform):
     def _boxes(self, b, h, w, tries=10):
         """(top, left, height, width) per sample; height 0 where nothing is erased."""
         rng = backend.host_rng()
-        area = h * w * rng.uniform(*self.scale, size=(b, tries))
-        aspect = np.exp(rng.uniform(*np.log(self.ratio), size=(b, tries)))
-        bh = np.round(np.sqrt(area * aspect)).astype(np.int64)
-        bw = np.round(np.sqrt(area / aspect)).astype(np.int64)
+        bh, bw = _random_box_sides(b, h * w, self.scale, self.ratio, tries)  # ratio is h / w
         fits = (bh < h) & (bw < w) & (bh > 0) & (bw > 0)
         first = np.argmax(fits, axis=1)  # the first try that fits, as torchvision retries
         rows = np.arange(b)

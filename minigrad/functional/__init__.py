@@ -64,4 +64,5 @@ from minigrad.functional.pooling import (  # noqa: F401
     max_pool1d,
     max_pool2d,
 )
+from minigrad.functional.resize import interpolate  # noqa: F401
 from minigrad.ops import relu, sigmoid, tanh  # noqa: F401

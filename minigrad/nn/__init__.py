@@ -79,3 +79,4 @@ from minigrad.nn.normalization import (  # noqa: F401
     RMSNorm,
 )
 from minigrad.nn.sync_batchnorm import SyncBatchNorm  # noqa: F401
+from minigrad.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
