@@ -78,3 +78,13 @@ from minigrad.nn.normalization import (  # noqa: F401
     LayerNorm,
     RMSNorm,
 )
+from minigrad.nn.recurrent import (  # noqa: F401
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+)
