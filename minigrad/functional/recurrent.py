@@ -88,8 +88,9 @@ def recurrence_reference(mode, gi, state, w_hh, b_hh=None, keep=None, reverse=Fa
     for t in reversed(steps) if reverse else steps:
         new = update(gi[t], linear(state[0], w_hh, b_hh), state)
         if keep is not None:
-            outputs[t] = ops.where(keep[t], new[0], 0.0)
-            new = tuple(ops.where(keep[t], n, s) for n, s in zip(new, state))
+            inside = keep[t, ...]
+            outputs[t] = ops.where(inside, new[0], 0.0)
+            new = tuple(ops.where(inside, n, s) for n, s in zip(new, state))
         else:
             outputs[t] = new[0]
         state = new

@@ -64,9 +64,7 @@ def check_parity(name, kwargs, x, h0=None, lengths=None, fused=True, seed=0):
         ht = [torch.from_numpy(h).requires_grad_() for h in h0]
     mine = _flat(ours(xm, None if hm is None else _as_hx(name, hm), lengths=lengths))
     ref = _flat(
-        _run_theirs(
-            theirs, xt, None if ht is None else _as_hx(name, ht), lengths, ours.batch_first
-        )
+        _run_theirs(theirs, xt, None if ht is None else _as_hx(name, ht), lengths, ours.batch_first)
     )
     rng = np.random.default_rng(seed)
     grads = [rng.standard_normal(r.shape) for r in ref]
@@ -109,9 +107,7 @@ def test_lengths_match_packed_sequences(name, extra, fused, batch_first):
     shape = (3, 6, 2) if batch_first else (6, 3, 2)
     x = rng.standard_normal(shape)
     h0 = _states(name, rng, (4, 3, 3))
-    check_parity(
-        name, dict(kwargs, batch_first=batch_first), x, h0, lengths=[4, 6, 1], fused=fused
-    )
+    check_parity(name, dict(kwargs, batch_first=batch_first), x, h0, lengths=[4, 6, 1], fused=fused)
 
 
 @pytest.mark.parametrize("name, extra", MODES)
