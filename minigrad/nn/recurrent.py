@@ -40,6 +40,12 @@ def _reset_uniform(module):
         init.uniform_(p, -bound, bound)
 
 
+def _nonlinearity_mode(owner, nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
 def _check_tensor(owner, name, value):
     if not isinstance(value, Tensor):
         raise TypeError(f"{owner}: {name} must be a Tensor, got {type(value).__name__}")
@@ -128,11 +134,7 @@ class RNNCell(RNNCellBase):
     def __init__(
         self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None
     ):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(
-                f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
-            )
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.mode = _nonlinearity_mode("RNNCell", nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
@@ -186,11 +188,11 @@ class RNNBase(Module):
     (functional/recurrent_fast.py); set it to False on an instance (or the class) for the
     reference loop of functional/recurrent.py, built from primitives."""
 
+    mode = None
     fused = True
 
     def __init__(
         self,
-        mode,
         input_size,
         hidden_size,
         num_layers=1,
@@ -204,7 +206,6 @@ class RNNBase(Module):
     ):
         super().__init__()
         owner = type(self).__name__
-        self.mode = mode
         self.input_size = _check_size(owner, "input_size", input_size)
         self.hidden_size = _check_size(owner, "hidden_size", hidden_size)
         self.num_layers = _check_size(owner, "num_layers", num_layers)
@@ -387,12 +388,9 @@ class RNN(RNNBase):
         device=None,
         dtype=None,
     ):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.mode = _nonlinearity_mode("RNN", nonlinearity)
         self.nonlinearity = nonlinearity
-        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(
-            mode,
             input_size,
             hidden_size,
             num_layers,
@@ -408,58 +406,10 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory: forward(input, (h0, c0)=None) -> output, (h_n, c_n)."""
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            "LSTM",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device,
-            dtype,
-        )
+    mode = "LSTM"
 
 
 class GRU(RNNBase):
     """Gated recurrent unit: forward(input, h0=None) -> output, h_n."""
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            "GRU",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            device=device,
-            dtype=dtype,
-        )
+    mode = "GRU"
