@@ -42,13 +42,15 @@ class _Recurrence(Function):
         self.keep, self.w_hh, self.gi_shape = keep, w_hh, gi.shape
         self.h_in = xp.empty((steps, batch, hidden), dtype=gi.dtype, device=gi.device)
         self.saved = [None] * steps
+        record = any(self.needs_input_grad)
         y = xp.empty((steps + len(state), batch, hidden), dtype=gi.dtype, device=gi.device)
         for t in self.order:
             self.h_in[t, ...] = state[0]
             gh = xp.matmul(state[0], xp.matrix_transpose(w_hh))  # (B, H) @ (H, G*H)
             if b_hh is not None:
                 gh = gh + b_hh
-            new, self.saved[t] = self._step(gi[t, ...], gh, state)
+            new, saved = self._step(gi[t, ...], gh, state)
+            self.saved[t] = saved if record else None  # under no_grad, keep nothing
             if keep is None:
                 y[t, ...] = new[0]
             else:
