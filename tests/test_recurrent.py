@@ -166,16 +166,19 @@ def test_stack_gradcheck(config, fused, device):
     gradcheck(fn, [x, *state], params=params, device=device, mode="fast", directions=6)
 
 
-def test_relu_stack_gradcheck(device):
+@pytest.mark.parametrize("mode, check", [("RNN_RELU", "full"), ("LSTM", "fast"), ("GRU", "fast")])
+def test_two_layer_bidirectional_gradcheck(mode, check, device):
     # a fixed draw; gradcheck raises NonDifferentiableError should one sit on relu's kink
     rng = np.random.default_rng(7)
     kwargs = dict(input_size=2, hidden_size=3, num_layers=2, bidirectional=True)
-    layer = make_layer("RNN_RELU", device, **kwargs)
-    x, h0 = rng.standard_normal((4, 2, 2)), rng.standard_normal((4, 2, 3))
+    layer = make_layer(mode, device, **kwargs)
+    x = rng.standard_normal((4, 2, 2))
+    state = [rng.standard_normal((4, 2, 3)) for _ in range(2 if mode == "LSTM" else 1)]
     for fused in (True, False):
         layer.fused = fused
-        fn = stack_fn(layer, "RNN_RELU", [4, 3])
-        gradcheck(fn, [x, h0], params=list(layer.parameters()), device=device)
+        fn = stack_fn(layer, mode, [4, 3])
+        params = list(layer.parameters())
+        gradcheck(fn, [x, *state], params=params, device=device, mode=check, directions=8)
 
 
 @given(config=stack_configs(modes=MODES), data=st.data())

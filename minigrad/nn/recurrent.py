@@ -209,9 +209,8 @@ class RNNBase(Module):
         self.input_size = _check_size(owner, "input_size", input_size)
         self.hidden_size = _check_size(owner, "hidden_size", hidden_size)
         self.num_layers = _check_size(owner, "num_layers", num_layers)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise ValueError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
-        if not 0 <= dropout <= 1:
+        number = isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
+        if not number or not 0 <= dropout <= 1:
             raise ValueError(f"{owner}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
