@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, ddp, memory, models
+from benchmarks import (
+    bench_adam,
+    bench_batchnorm,
+    bench_conv,
+    bench_mlp,
+    bench_rnn,
+    ddp,
+    memory,
+    models,
+)
 from benchmarks.epoch import epoch_rows, load_example
 from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
 from benchmarks.numpy_cnn import check as check_numpy_cnn
@@ -216,6 +225,17 @@ def batchnorm_rows(s):
     return [_timed("BatchNorm2d (128,32,28,28) train fwd+bwd", s, train)]
 
 
+def lstm_rows(s):
+    """nn.LSTM(64, 128), (50, 64, 64) input: the fused loop, and the reference loop it replaces."""
+    x, weights = bench_rnn.lstm_input(), bench_rnn.lstm_weights()
+    theirs = s.torch and bench_rnn.torch_step(s.torch, x, weights)
+    rows = []
+    for fused, label in ((True, ""), (False, ", reference loop")):
+        contenders = {"minigrad": bench_rnn.ours_step(x, weights, fused), "pytorch": theirs}
+        rows.append(_timed(bench_rnn.NAME + label, s, contenders))
+    return rows
+
+
 # --------------------------------------------------------------------------- optimizer, data
 
 
@@ -374,6 +394,7 @@ GROUPS = {
     "conv": conv_rows,
     "pool": pool_rows,
     "batchnorm": batchnorm_rows,
+    "lstm": lstm_rows,
     "adam": adam_rows,
     "loader": loader_rows,
     "memory": memory_rows,

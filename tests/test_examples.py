@@ -100,6 +100,15 @@ def test_lr_range_test(tmp_path):
         assert os.path.getsize(plot) > 0
 
 
+def test_train_sequence_learns_brackets():
+    args = ["--train-size", "2048", "--test-size", "512", "--epochs", "3", "--max-len", "24"]
+    out = run_example("train_sequence.py", *args)
+    assert out.startswith("balanced brackets: 2048 train / 512 test strings of length 2-24")
+    clipped = re.findall(r"clipped (\d+)/32 steps", out)
+    assert len(clipped) == 3 and sum(int(c) for c in clipped) > 0  # clipping does happen
+    assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.8  # chance is 0.5
+
+
 # --------------------------------------------------------------------------- training runs
 # The slowest tests (a few seconds each at these sizes): a real CNN forward and backward.
 

@@ -78,5 +78,15 @@ from minigrad.nn.normalization import (  # noqa: F401
     LayerNorm,
     RMSNorm,
 )
+from minigrad.nn.recurrent import (  # noqa: F401
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+)
 from minigrad.nn.sync_batchnorm import SyncBatchNorm  # noqa: F401
 from minigrad.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
