@@ -118,7 +118,10 @@ class BasePruningMethod:
         else:
             default_mask = getattr(module, name + "_mask").data
         mask = method.compute_mask(scores.data, default_mask)
-        module.register_buffer(name + "_mask", Tensor(mask))
+        if isinstance(method, PruningContainer):
+            getattr(module, name + "_mask").data = mask  # keeps its place in the state dict
+        else:
+            module.register_buffer(name + "_mask", Tensor(mask))
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
         return method
