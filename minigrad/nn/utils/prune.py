@@ -80,6 +80,53 @@ def _along(xp, flags, dim, ndim):
     return xp.reshape(flags, tuple(shape))
 
 
+def _check_structured(t, dim):
+    if t.ndim < 2:
+        raise ValueError(
+            "Structured pruning can only be applied to multidimensional tensors. "
+            f"Found tensor of shape {tuple(t.shape)} with {t.ndim} dims"
+        )
+    if not -t.ndim <= dim < t.ndim:
+        raise IndexError(f"Invalid index {dim} for tensor of size {tuple(t.shape)}")
+    return dim % t.ndim
+
+
+def _importance(orig, importance_scores, name):
+    if importance_scores is None:
+        return orig
+    if tuple(importance_scores.shape) != tuple(orig.shape):
+        raise ValueError(
+            f"importance_scores should have the same shape as parameter {name}: "
+            f"{tuple(importance_scores.shape)} != {tuple(orig.shape)}"
+        )
+    return importance_scores
+
+
+def _pruning_hooks(module, name):
+    """(key, method) of every pruning pre-hook acting on module.<name>."""
+    return [
+        (key, hook)
+        for key, hook in module._forward_pre_hooks.items()
+        if isinstance(hook, BasePruningMethod) and hook._tensor_name == name
+    ]
+
+
+def _attach(method, module, name):
+    """Name the tensor `method` acts on; if it is already pruned, fold the old hook and the new
+    method into one PruningContainer, which replaces the old hook."""
+    if not isinstance(getattr(module, name, None), Tensor):
+        raise AttributeError(f"module {type(module).__name__} has no tensor named {name!r}")
+    method._tensor_name = name
+    hooks = _pruning_hooks(module, name)
+    if not hooks:
+        return method
+    key, old = hooks[0]
+    del module._forward_pre_hooks[key]
+    container = old if isinstance(old, PruningContainer) else PruningContainer(old)
+    container.add_pruning_method(method)
+    return container
+
+
 # --------------------------------------------------------------------------- methods
 
 
@@ -186,8 +233,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prune `amount` of the unpruned entries, chosen uniformly at random (minigrad's RNG)."""
+class _Unstructured(BasePruningMethod):
+    """Prune `amount` of the unpruned entries, those with the lowest scores(t)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -195,27 +242,36 @@ class RandomUnstructured(BasePruningMethod):
         _validate_amount_init(amount)
         self.amount = amount
 
+    def scores(self, t):
+        raise NotImplementedError(f"{type(self).__name__} must define scores()")
+
     def compute_mask(self, t, default_mask):
-        scores = backend.rand(t.shape, backend.device_of(t), backend.dtype_name(t.dtype))
-        return _unstructured(t, default_mask, self.amount, scores)
+        xp = backend.xp_of(t)
+        kept = xp.reshape(default_mask, (-1,)) == 1
+        k = _nparams_to_prune(self.amount, _count(xp, kept))
+        if k == 0:
+            return default_mask
+        keep = _prune_smallest(xp, xp.reshape(self.scores(t), (-1,)), kept, k)
+        flat = xp.reshape(default_mask, (-1,)) * xp.astype(keep, default_mask.dtype)
+        return xp.reshape(flat, default_mask.shape)
+
+
+class RandomUnstructured(_Unstructured):
+    """Prune `amount` of the unpruned entries, chosen uniformly at random (minigrad's RNG)."""
+
+    def scores(self, t):
+        return backend.rand(t.shape, backend.device_of(t), backend.dtype_name(t.dtype))
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prune `amount` of the unpruned entries with the smallest |t|."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        xp = backend.xp_of(t)
-        return _unstructured(t, default_mask, self.amount, xp.abs(t))
+    def scores(self, t):
+        return backend.xp_of(t).abs(t)
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
@@ -271,65 +327,6 @@ class CustomFromMask(BasePruningMethod):
     @classmethod
     def apply(cls, module, name, mask):
         return super().apply(module, name, mask=mask)
-
-
-def _unstructured(t, default_mask, amount, scores):
-    """default_mask with `amount` more zeros, at the lowest `scores` among unpruned entries."""
-    xp = backend.xp_of(t)
-    kept = xp.reshape(default_mask, (-1,)) == 1
-    k = _nparams_to_prune(amount, _count(xp, kept))
-    if k == 0:
-        return default_mask
-    keep = _prune_smallest(xp, xp.reshape(scores, (-1,)), kept, k)
-    flat = xp.reshape(default_mask, (-1,)) * xp.astype(keep, default_mask.dtype)
-    return xp.reshape(flat, default_mask.shape)
-
-
-def _check_structured(t, dim):
-    if t.ndim < 2:
-        raise ValueError(
-            "Structured pruning can only be applied to multidimensional tensors. "
-            f"Found tensor of shape {tuple(t.shape)} with {t.ndim} dims"
-        )
-    if not -t.ndim <= dim < t.ndim:
-        raise IndexError(f"Invalid index {dim} for tensor of size {tuple(t.shape)}")
-    return dim % t.ndim
-
-
-def _importance(orig, importance_scores, name):
-    if importance_scores is None:
-        return orig
-    if tuple(importance_scores.shape) != tuple(orig.shape):
-        raise ValueError(
-            f"importance_scores should have the same shape as parameter {name}: "
-            f"{tuple(importance_scores.shape)} != {tuple(orig.shape)}"
-        )
-    return importance_scores
-
-
-def _pruning_hooks(module, name):
-    """(key, method) of every pruning pre-hook acting on module.<name>."""
-    return [
-        (key, hook)
-        for key, hook in module._forward_pre_hooks.items()
-        if isinstance(hook, BasePruningMethod) and hook._tensor_name == name
-    ]
-
-
-def _attach(method, module, name):
-    """Name the tensor `method` acts on; if it is already pruned, fold the old hook and the new
-    method into one PruningContainer, which replaces the old hook."""
-    if not isinstance(getattr(module, name, None), Tensor):
-        raise AttributeError(f"module {type(module).__name__} has no tensor named {name!r}")
-    method._tensor_name = name
-    hooks = _pruning_hooks(module, name)
-    if not hooks:
-        return method
-    key, old = hooks[0]
-    del module._forward_pre_hooks[key]
-    container = old if isinstance(old, PruningContainer) else PruningContainer(old)
-    container.add_pruning_method(method)
-    return container
 
 
 # --------------------------------------------------------------------------- functions
