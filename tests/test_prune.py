@@ -197,3 +197,14 @@ def test_forward_pre_hook_can_replace_the_inputs_and_be_removed():
     np.testing.assert_allclose(layer(x).numpy(), [[3.0, 3.0]])
     handle.remove()
     np.testing.assert_allclose(layer(x).numpy(), [[1.0, 1.0]])
+
+
+def test_a_rejected_amount_leaves_the_module_as_it_was():
+    layer = linear("cpu", distinct((3, 4)))
+    with pytest.raises(ValueError, match="amount=13"):
+        prune.l1_unstructured(layer, "weight", 13)
+    assert not prune.is_pruned(layer) and list(layer.state_dict()) == ["weight", "bias"]
+    prune.l1_unstructured(layer, "weight", 6)
+    with pytest.raises(ValueError, match="amount=7"):
+        prune.l1_unstructured(layer, "weight", 7)  # only 6 entries are left
+    assert prune.is_pruned(layer) and host(layer.weight_mask).sum() == 6

@@ -113,18 +113,19 @@ def _pruning_hooks(module, name):
 
 def _attach(method, module, name):
     """Name the tensor `method` acts on; if it is already pruned, fold the old hook and the new
-    method into one PruningContainer, which replaces the old hook."""
+    method into one PruningContainer. Returns (method or container, the old hook's key)."""
     if not isinstance(getattr(module, name, None), Tensor):
         raise AttributeError(f"module {type(module).__name__} has no tensor named {name!r}")
     method._tensor_name = name
     hooks = _pruning_hooks(module, name)
     if not hooks:
-        return method
+        return method, None
     key, old = hooks[0]
-    del module._forward_pre_hooks[key]
-    container = old if isinstance(old, PruningContainer) else PruningContainer(old)
+    container = (
+        PruningContainer(*old) if isinstance(old, PruningContainer) else PruningContainer(old)
+    )
     container.add_pruning_method(method)
-    return container
+    return container, key
 
 
 # --------------------------------------------------------------------------- methods
@@ -154,21 +155,23 @@ class BasePruningMethod:
     @classmethod
     def apply(cls, module, name, *args, importance_scores=None, **kwargs):
         """Prune module.<name> with cls(*args, **kwargs); composes with an earlier pruning."""
-        method = _attach(cls(*args, **kwargs), module, name)
+        method, old_key = _attach(cls(*args, **kwargs), module, name)
         orig = getattr(module, name)
         scores = _importance(orig, importance_scores, name)
-        if not isinstance(method, PruningContainer):
-            # the first pruning of this tensor: the Parameter moves to <name>_orig
-            module.register_parameter(name + "_orig", orig)
-            delattr(module, name)
+        if old_key is None:
             default_mask = backend.xp_of(orig.data).ones_like(orig.data)
         else:
             default_mask = getattr(module, name + "_mask").data
+        # the mask first: a bad amount raises here, before the module changes
         mask = method.compute_mask(scores.data, default_mask)
-        if isinstance(method, PruningContainer):
-            getattr(module, name + "_mask").data = mask  # keeps its place in the state dict
-        else:
+        if old_key is None:
+            # the first pruning of this tensor: the Parameter moves to <name>_orig
+            module.register_parameter(name + "_orig", orig)
+            delattr(module, name)
             module.register_buffer(name + "_mask", Tensor(mask))
+        else:
+            del module._forward_pre_hooks[old_key]
+            getattr(module, name + "_mask").data = mask  # keeps its place in the state dict
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
         return method
