@@ -208,3 +208,15 @@ def test_a_rejected_amount_leaves_the_module_as_it_was():
     with pytest.raises(ValueError, match="amount=7"):
         prune.l1_unstructured(layer, "weight", 7)  # only 6 entries are left
     assert prune.is_pruned(layer) and host(layer.weight_mask).sum() == 6
+
+
+def test_random_structured_drops_whole_channels(device):
+    backend.seed(1)
+    layer = linear(device, distinct((6, 4)))
+    prune.random_structured(layer, "weight", amount=0.5, dim=0)
+    mask = host(layer.weight_mask)
+    rows = mask.any(axis=1)
+    assert rows.sum() == 3
+    np.testing.assert_array_equal(mask, np.repeat(rows[:, None], 4, 1) * 1.0)
+    prune.random_structured(layer, "weight", amount=1, dim=0)
+    assert host(layer.weight_mask).any(axis=1).sum() == 2

@@ -281,17 +281,20 @@ class L1Unstructured(_Unstructured):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-class LnStructured(BasePruningMethod):
-    """Prune `amount` of the unpruned channels along `dim` with the smallest L_n norm (a
-    channel is the slice t[..., i, ...]; dim=0 of a conv weight: whole output filters)."""
+class _Structured(BasePruningMethod):
+    """Prune `amount` of the unpruned channels along `dim` (a channel is the slice
+    t[..., i, ...]; dim=0 of a conv weight: whole output filters), those with the lowest
+    channel_scores."""
 
     PRUNING_TYPE = "structured"
 
-    def __init__(self, amount, n, dim=-1):
+    def __init__(self, amount, dim=-1):
         _validate_amount_init(amount)
         self.amount = amount
-        self.n = n
         self.dim = dim
+
+    def channel_scores(self, t, dim):
+        raise NotImplementedError(f"{type(self).__name__} must define channel_scores()")
 
     def compute_mask(self, t, default_mask):
         xp = backend.xp_of(t)
@@ -302,8 +305,30 @@ class LnStructured(BasePruningMethod):
         k = _nparams_to_prune(self.amount, _count(xp, alive))
         if k == 0:
             return default_mask
-        keep = _prune_smallest(xp, _channel_norms(xp, t, self.n, dim), alive, k)
+        keep = _prune_smallest(xp, self.channel_scores(t, dim), alive, k)
         return default_mask * _along(xp, xp.astype(keep, default_mask.dtype), dim, t.ndim)
+
+
+class RandomStructured(_Structured):
+    """Prune `amount` of the unpruned channels along `dim`, chosen at random."""
+
+    def channel_scores(self, t, dim):
+        return backend.rand((t.shape[dim],), backend.device_of(t), backend.dtype_name(t.dtype))
+
+    @classmethod
+    def apply(cls, module, name, amount, dim=-1):
+        return super().apply(module, name, amount=amount, dim=dim)
+
+
+class LnStructured(_Structured):
+    """Prune `amount` of the unpruned channels along `dim` with the smallest L_n norm."""
+
+    def __init__(self, amount, n, dim=-1):
+        super().__init__(amount, dim)
+        self.n = n
+
+    def channel_scores(self, t, dim):
+        return _channel_norms(backend.xp_of(t), t, self.n, dim)
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
@@ -351,6 +376,12 @@ def l1_unstructured(module, name, amount, importance_scores=None):
     """Prune `amount` of module.<name>'s unpruned entries with the smallest |importance|
     (default: the tensor itself)."""
     L1Unstructured.apply(module, name, amount=amount, importance_scores=importance_scores)
+    return module
+
+
+def random_structured(module, name, amount, dim):
+    """Prune `amount` of module.<name>'s unpruned channels along `dim`, chosen at random."""
+    RandomStructured.apply(module, name, amount, dim)
     return module
 
 
