@@ -116,3 +116,17 @@ def test_train_mnist_one_epoch():
     out = run_example("train_mnist.py", "--epochs", "1", "--limit", "512", "--test-limit", "1000")
     assert "512 train / 1000 test images" in out
     assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.4
+
+
+def test_lottery_ticket_prunes_rewinds_and_trains_the_control():
+    out = run_example(
+        "lottery_ticket.py", "--synthetic", "--train", "600", "--rounds", "2", "--epochs", "1"
+    )
+    left = [number(rf"round {r}: weights left ([\d.]+)%", out) for r in range(3)]
+    assert left[0] == 100.0
+    assert left[1] == pytest.approx(80.0, abs=0.1)  # 20% of the hidden, 10% of the output
+    assert left[2] == pytest.approx(64.1, abs=0.1)
+    assert number(r"random reinit at ([\d.]+)%", out) == left[2]
+    for r in range(3):
+        assert 0.1 <= number(rf"round {r}: .*test accuracy ([\d.]+)", out) <= 1.0
+    assert last_line(out).startswith("winning ticket")

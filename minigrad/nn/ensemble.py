@@ -1,5 +1,5 @@
-"""Ensemble: the averaged prediction of separately trained models. The first of nn's files read
-after the layers; optim/swa_utils.py holds the one-run variants (SWA, snapshot ensembles).
+"""Ensemble: the averaged prediction of separately trained models. Read nn/distillation.py
+before it; optim/swa_utils.py holds the one-run variants (SWA, snapshot ensembles).
 """
 
 from minigrad.functional.activations import softmax
