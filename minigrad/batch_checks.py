@@ -22,9 +22,12 @@ def _host(x):
 @contextmanager
 def _frozen(model, train):
     """Run a block with the model in train/eval mode and its parameters out of the graph (so
-    their .grad stays untouched); flags and modes are put back afterwards."""
+    their .grad stays untouched); flags, modes, buffers (BatchNorm's running statistics) and
+    the RNG are put back afterwards."""
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
+    buffers = [(b, backend.xp_of(b.data).asarray(b.data, copy=True)) for b in model.buffers()]
+    rng = backend.get_rng_state()
     model.train(train)
     for p, _ in flags:
         p.requires_grad = False
@@ -35,6 +38,9 @@ def _frozen(model, train):
             p.requires_grad = flag
         for m, training in modes:
             m.training = training
+        for b, data in buffers:
+            b.data = data
+        backend.set_rng_state(rng)
 
 
 def _softmax_host(logits):
@@ -86,7 +92,7 @@ def check_batch_dependency(model, x, sample=0, train=False):
     The model runs in eval mode by default, because BatchNorm in train mode mixes the batch by
     design; train=True checks the training forward as it is. The output of `sample` is reduced
     with random weights (a plain sum of a softmax would have zero gradient everywhere). The
-    model's parameters, gradients and modes are left as they were."""
+    model's parameters, gradients, buffers, modes and the RNG are left as they were."""
     if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[0] < 2:
         raise ValueError(
             f"check_batch_dependency: x must be a batch of at least 2 samples, got {x!r}"

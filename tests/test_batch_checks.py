@@ -85,8 +85,10 @@ def test_batchnorm_in_train_mode_mixes_and_is_said_so(device):
     model = mlp(device, nn.BatchNorm1d(8, device=device))
     x = mg.randn(4, 6, device=device)
     assert diagnostics.check_batch_dependency(model, x).ok
+    before = backend.to_host(model[1].running_mean.data).copy()
     result = diagnostics.check_batch_dependency(model, x, train=True)
     assert not result.ok and "BatchNorm in train mode mixes by design" in str(result)
+    np.testing.assert_array_equal(backend.to_host(model[1].running_mean.data), before)
 
 
 def test_a_model_blind_to_its_input_is_named(device):
