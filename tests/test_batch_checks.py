@@ -193,3 +193,16 @@ def test_prediction_dynamics_follow_training(tmp_path, device):
     assert dynamics.flips() == [int((a != b).sum()) for a, b in zip(predicted[1:], predicted)]
     pytest.importorskip("matplotlib")
     assert dynamics.plot(tmp_path / "dynamics.png").endswith("dynamics.png")
+
+
+def test_prediction_dynamics_as_a_fit_callback():
+    from minigrad import functional as F
+    from minigrad import train
+
+    mg.seed(3)
+    x, y = separable("cpu", n=16)
+    model = mlp("cpu", nn.ReLU())
+    dynamics = diagnostics.PredictionDynamics(x, y)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    train.fit(model, opt, F.cross_entropy, [(x, y)], 3, callbacks=[dynamics], progress=False)
+    assert dynamics.epochs == [1, 2, 3] and dynamics.probabilities.shape == (3, 16, 3)
