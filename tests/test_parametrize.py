@@ -102,3 +102,17 @@ def test_bad_input_is_named():
         parametrize.remove_parametrizations(layer, "weight")
     with pytest.raises(ValueError, match="dim must be None or an axis of weight, got 2"):
         parametrizations.weight_norm(layer, dim=2)
+
+
+class Transpose(nn.Module):
+    def forward(self, x):
+        return x.transpose(0, 1)
+
+
+def test_a_shape_change_needs_unsafe_and_leaves_the_module_alone():
+    layer = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="may not change the shape or dtype"):
+        parametrize.register_parametrization(layer, "weight", Transpose())
+    assert type(layer) is nn.Linear and list(layer.state_dict()) == ["weight", "bias"]
+    parametrize.register_parametrization(layer, "weight", Transpose(), unsafe=True)
+    assert layer.weight.shape == (3, 2)

@@ -101,8 +101,7 @@ def _property(name):
     return property(getter, setter)
 
 
-def _check_unchanged(module, name, original):
-    value = getattr(module, name)
+def _check_unchanged(value, original):
     if tuple(value.shape) != tuple(original.shape) or value.dtype != original.dtype:
         raise ValueError(
             "Registering a parametrization may not change the shape or dtype of the tensor, "
@@ -139,14 +138,14 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
             f"Module '{type(module).__name__}' has no parameter or buffer with name '{tensor_name}'"
         )
     parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
+    if not unsafe:
+        _check_unchanged(parametrizations(), original)
     delattr(module, tensor_name)
     cls = _parametrized_class(module)
     if not is_parametrized(module):
         module.parametrizations = ModuleDict()
     module.parametrizations[tensor_name] = parametrizations
     setattr(cls, tensor_name, _property(tensor_name))
-    if not unsafe:
-        _check_unchanged(module, tensor_name, original)
     return module
 
 
