@@ -12,6 +12,14 @@ from contextlib import contextmanager
 import numpy as np
 
 from minigrad import backend
+from minigrad.batch_checks import (  # noqa: F401
+    PredictionDynamics,
+    capture_batch,
+    check_batch_dependency,
+    denormalize,
+    input_independent_baseline,
+    plot_batch,
+)
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers

@@ -189,3 +189,17 @@ def test_without_matplotlib_the_default_run_folder_holds_the_numbers(tmp_path):
     assert os.listdir(tmp_path) == ["runs"]
     assert_run_folder(str(tmp_path / folder), 1, RUN_FILES)
     assert last_line(out).startswith("test accuracy: ")
+
+
+def test_lottery_ticket_prunes_rewinds_and_trains_the_control():
+    out = run_example(
+        "lottery_ticket.py", "--synthetic", "--train", "600", "--rounds", "2", "--epochs", "1"
+    )
+    left = [number(rf"round {r}: weights left ([\d.]+)%", out) for r in range(3)]
+    assert left[0] == 100.0
+    assert left[1] == pytest.approx(80.0, abs=0.1)  # 20% of the hidden, 10% of the output
+    assert left[2] == pytest.approx(64.1, abs=0.1)
+    assert number(r"random reinit at ([\d.]+)%", out) == left[2]
+    for r in range(3):
+        assert 0.1 <= number(rf"round {r}: .*test accuracy ([\d.]+)", out) <= 1.0
+    assert last_line(out).startswith("winning ticket")

@@ -130,3 +130,40 @@ def test_errors():
         init.normal_(minigrad.tensor(np.arange(4)))
     with pytest.raises(ValueError, match="'fan_avg'"):
         init.kaiming_uniform_(big((3, 3)), mode="fan_avg")
+
+
+# --------------------------------------------------------------------------- LSUV
+
+
+def _output_stds(model, x):
+    """The std of every Linear's output during model(x), by forward hooks."""
+    stds = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, y: stds.append(float(y.numpy().std())))
+        for m in model.modules()
+        if isinstance(m, minigrad.nn.Linear)
+    ]
+    with minigrad.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return stds
+
+
+def test_lsuv_gives_every_layer_unit_output_variance(device):
+    minigrad.seed(0)
+    nn = minigrad.nn
+    layers = [nn.Linear(30, 64), nn.Tanh(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)]
+    model = nn.Sequential(*layers, nn.Dropout(0.5)).to(device)
+    model.train()
+    x = minigrad.randn(256, 30, device=device) * 5
+    assert init.lsuv_(model, x, tol=0.02) is model
+    assert all(m.training for m in model.modules())  # modes restored
+    for std in _output_stds(model.eval(), x):
+        assert abs(std**2 - 1) < 0.02
+    assert model[0].bias.numpy().tolist() == [0.0] * 64
+
+
+def test_lsuv_needs_a_layer_to_scale():
+    with pytest.raises(ValueError, match="no Linear or Conv layer"):
+        init.lsuv_(minigrad.nn.Sequential(minigrad.nn.ReLU()), minigrad.randn(2, 3))

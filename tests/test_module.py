@@ -314,3 +314,19 @@ def test_module_list_and_dict():
     d = ModuleDict({"enc": Affine(2, 3), "dec": Affine(3, 2)})
     assert list(d) == ["enc", "dec"] and "enc" in d
     assert [k for k in d.state_dict()][0] == "enc.weight"
+
+
+def test_forward_pre_hooks_see_and_may_replace_the_inputs_in_order():
+    class Echo(Module):
+        def forward(self, x, scale=1):
+            return x * scale
+
+    layer = Echo()
+    seen = []
+    first = layer.register_forward_pre_hook(lambda module, inputs: seen.append(inputs) or None)
+    layer.register_forward_pre_hook(lambda module, inputs: inputs[0] * 3)  # a bare value
+    assert layer(2, scale=5) == 30  # keyword arguments pass through untouched
+    assert seen == [(2,)]
+    first.remove()
+    layer.register_forward_pre_hook(lambda module, inputs: (inputs[0] + 1,))  # a tuple
+    assert layer(2) == 7

@@ -112,3 +112,30 @@ def test_snapshot_ensemble_averages_softmax(device):
     assert model.training
     for w, p in zip(current, model.parameters()):
         np.testing.assert_array_equal(backend.to_host(p.data), w)
+
+
+def test_update_bn_recomputes_running_stats_as_a_cumulative_mean(device):
+    rng = np.random.default_rng(1)
+    model = nn.Sequential(nn.Linear(3, 4, device=device), nn.BatchNorm1d(4, device=device))
+    model.eval()
+    batches = [rng.standard_normal((n, 3)).astype("float32") * 2 + 1 for n in (5, 7, 4)]
+    loader = [(mg.tensor(x, device=device), None) for x in batches]
+    swa_utils.update_bn(loader, model)
+    w = backend.to_host(model[0].weight.data)
+    b = backend.to_host(model[0].bias.data)
+    outputs = [x @ w.T + b for x in batches]
+    # momentum=None: the plain mean over batches of each batch's statistics
+    mean = np.mean([z.mean(0) for z in outputs], axis=0)
+    var = np.mean([z.var(0, ddof=1) for z in outputs], axis=0)
+    bn = model[1]
+    np.testing.assert_allclose(backend.to_host(bn.running_mean.data), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(backend.to_host(bn.running_var.data), var, rtol=1e-5, atol=1e-6)
+    assert bn.momentum == 0.1 and not model.training and not bn.training
+
+
+def test_update_bn_without_batchnorm_leaves_the_model_alone(device):
+    model = _model(device)
+    before = _weights(model)
+    swa_utils.update_bn([mg.randn(2, 3, device=device)], model)
+    for a, b in zip(_weights(model), before):
+        np.testing.assert_array_equal(a, b)

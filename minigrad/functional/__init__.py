@@ -28,6 +28,7 @@ from minigrad.functional.activations import (  # noqa: F401
     threshold,
 )
 from minigrad.functional.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
+from minigrad.functional.distillation import distillation_loss  # noqa: F401
 from minigrad.functional.dropout import (  # noqa: F401
     alpha_dropout,
     drop_connect,

@@ -32,6 +32,7 @@ from minigrad.nn.activations import (  # noqa: F401
     Threshold,
 )
 from minigrad.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
+from minigrad.nn.distillation import DistillationLoss  # noqa: F401
 from minigrad.nn.dropout import (  # noqa: F401
     AlphaDropout,
     DropConnect,
@@ -41,6 +42,7 @@ from minigrad.nn.dropout import (  # noqa: F401
     FeatureAlphaDropout,
     GaussianNoise,
 )
+from minigrad.nn.ensemble import Ensemble  # noqa: F401
 from minigrad.nn.layers import (  # noqa: F401
     AdaptiveAvgPool2d,
     AvgPool1d,

@@ -1,5 +1,6 @@
 """Weight initialisers with PyTorch's names, fan conventions and gains (nn.init.xavier_uniform_).
-Each fills tensor.data in place from the seeded generator and returns the tensor. Read layers.py.
+Each fills tensor.data in place from the seeded generator and returns the tensor; lsuv_ last
+scales a whole model's layers on a data batch. Read layers.py next.
 
 Why scale matters: a layer y = W x with n inputs of unit variance gives y a variance of
 n * Var(W). Keeping that near 1 through depth keeps signals and gradients from vanishing or
@@ -9,7 +10,7 @@ exploding, so each scheme picks Var(W) from the fans (and the nonlinearity's gai
 import math
 
 from minigrad import backend
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
 
@@ -185,3 +186,62 @@ def orthogonal_(tensor, gain=1.0):
         q = q.T
     data = backend.to_device(host.reshape(q * gain, tensor.shape), tensor.device, tensor.dtype)
     return _fill(tensor, data)
+
+
+# --------------------------------------------------------------------------- data-driven
+
+
+def _output_variance(model, layer, x):
+    """Var over all entries of `layer`'s output during one model(x), as a float (one host sync
+    per LSUV try: initialisation is not per-step code)."""
+    seen = []
+    handle = layer.register_forward_hook(lambda module, inputs, y: seen.append(y.data))
+    try:
+        with no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    if not seen:
+        raise ValueError(f"lsuv_: {type(layer).__name__} did not run during model(x)")
+    y = seen[0]
+    return float(backend.to_host(backend.xp_of(y).var(y)))
+
+
+def lsuv_(model, x, tol=0.1, max_iter=10, layers=None, orthogonal=True):
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, "All you need is a
+    good init"), in place; returns model.
+
+    Each layer's weight is first made orthogonal (orthogonal_) and its bias zeroed; then, layer
+    by layer from input to output, its weight is divided by √Var(output) on the batch x until
+    |Var − 1| < tol (at most max_iter tries). Later layers see the already-scaled earlier
+    ones, so the unit variance holds through the depth whatever the activations are.
+    layers: the modules to treat, in order (default every Linear and Conv in model.modules()).
+    The model runs in eval mode (BatchNorm statistics untouched); its modes are restored."""
+    from minigrad.nn.layers import Conv1d, Conv2d, ConvTranspose2d, Linear
+
+    if layers is None:
+        kinds = (Linear, Conv1d, Conv2d, ConvTranspose2d)
+        layers = [m for m in model.modules() if isinstance(m, kinds)]
+    if not layers:
+        raise ValueError("lsuv_: the model has no Linear or Conv layer to initialise")
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        for layer in layers:
+            _lsuv_layer(model, layer, x, tol, max_iter, orthogonal)
+    finally:
+        for m, training in modes:
+            m.training = training
+    return model
+
+
+def _lsuv_layer(model, layer, x, tol, max_iter, orthogonal):
+    if orthogonal:
+        orthogonal_(layer.weight)
+    if getattr(layer, "bias", None) is not None:
+        zeros_(layer.bias)
+    for _ in range(max_iter):
+        var = _output_variance(model, layer, x)
+        if abs(var - 1.0) < tol or var == 0.0:
+            return
+        layer.weight.data = layer.weight.data / math.sqrt(var)

@@ -1,5 +1,5 @@
-"""Weight averaging and ensembles of one run: AveragedModel (SWA, EMA/Polyak averaging), SWALR
-and SnapshotEnsemble. Read lr_finder.py before this file; it ends the optim package.
+"""Weight averaging and ensembles of one run: AveragedModel (SWA, EMA/Polyak averaging), SWALR,
+update_bn and SnapshotEnsemble. Read lr_finder.py before this file; it ends the optim package.
 """
 
 import copy
@@ -8,6 +8,7 @@ import math
 from minigrad import backend
 from minigrad import functional as F
 from minigrad.nn.module import Module
+from minigrad.nn.normalization import _BatchNorm
 from minigrad.optim.lr_scheduler import LRScheduler, _per_group
 from minigrad.tensor import no_grad
 
@@ -171,6 +172,37 @@ class SWALR(LRScheduler):
                 start = (group["lr"] - previous * swa_lr) / (1 - previous)
             lrs.append(swa_lr * alpha + start * (1 - alpha))
         return lrs
+
+
+# --------------------------------------------------------------------------- update_bn
+
+
+def update_bn(loader, model, device=None):
+    """Recompute every BatchNorm's running statistics with one pass over `loader`.
+
+    Averaged weights were never seen by the running statistics they carry (those belong to
+    the weights being trained), so after SWA: update_bn(train_loader, swa_model). Each
+    BatchNorm is reset and runs with momentum=None, a cumulative average over all batches;
+    the momenta and the train/eval mode are restored afterwards. A batch that is a list or
+    tuple contributes its first item (the inputs); device moves it first."""
+    momenta = {}
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.reset_running_stats()
+            momenta[module] = module.momentum
+    if not momenta:
+        return
+    was_training = model.training
+    model.train()
+    for module in momenta:
+        module.momentum = None
+    with no_grad():
+        for batch in loader:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            model(x if device is None else x.to(device))
+    for module, momentum in momenta.items():
+        module.momentum = momentum
+    model.train(was_training)
 
 
 # --------------------------------------------------------------------------- snapshots
