@@ -1,5 +1,5 @@
 """Datasets: MNIST, Fashion-MNIST and CIFAR parsed from their original files, plus in-memory ones.
-Host-side NumPy only (no device math). Read loader.py next, then transforms.py.
+Host-side NumPy only (no device math). Read samplers.py, collate.py and loader.py next.
 
 Images are kept as uint8 in NCHW order, `.data` of shape (N, 1, 28, 28) or (N, 3, 32, 32), and
 labels as int64 `.targets`. `arrays()` hands out the whole set as float [0, 1] at once, which is
