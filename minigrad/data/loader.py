@@ -127,6 +127,12 @@ def _check_callable(value, name):
     return value
 
 
+def _default_sampler(dataset, shuffle, generator):
+    if shuffle:
+        return RandomSampler(dataset, generator=generator)
+    return SequentialSampler(dataset)
+
+
 # --------------------------------------------------------------------------- the loader
 
 
@@ -181,10 +187,8 @@ class DataLoader:
         self.transform = _check_callable(transform, "transform")
         self.pin_memory = pin_memory
         self.device = backend.normalize_device(device)
-        if sampler is None and self.shuffle:
-            sampler = RandomSampler(dataset, generator=self.generator)
-        elif sampler is None:
-            sampler = SequentialSampler(dataset)
+        if sampler is None:
+            sampler = _default_sampler(dataset, self.shuffle, self.generator)
         if batch_sampler is not None:
             batch_size = None  # the batch sampler decides, as in PyTorch
         elif batch_size is not None:
@@ -194,10 +198,10 @@ class DataLoader:
         self.batch_size = None if batch_size is None else int(batch_size)
         self.drop_last = bool(drop_last)
         self.arrays, self._uint8_images = _whole_arrays(dataset)
-        if self.collate_fn is not None:
-            self.arrays = None  # collate_fn sees the samples themselves
         if self.collate_fn is None:
             self.collate_fn = default_collate if batch_sampler is not None else default_convert
+        else:
+            self.arrays = None  # collate_fn sees the samples themselves
 
     def __len__(self):
         if self.batch_sampler is not None:
