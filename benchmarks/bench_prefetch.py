@@ -7,12 +7,15 @@ Two copies of the example's model (same weights, Adam) train on Fashion-MNIST si
 fed by the example's loader with num_workers=0, the other by the same loader with
 num_workers=W. Their steps are interleaved in blocks of --block (epoch._interleaved_seconds), so a
 slow spell of the shared machine hits both; the printed ratio is serial / prefetched time
-(> 1: loading ahead pays). A prefetching loader may prepare up to W * 2 batches while the
-other contender runs its block, a bias in its favour; `--workers 0` gives an A/A run that
-shows the noise.
+(> 1: loading ahead pays), and each line gives the time the loop spent waiting in next() for
+a batch, the loading left on the critical path. Both first run 3 untimed warm-up steps. A
+prefetching loader may prepare up to W * 2 batches while the other contender runs its block,
+a bias in its favour; `--workers 0` gives an A/A run that shows the noise.
 """
 
 import argparse
+import itertools
+import time
 
 from benchmarks.epoch import (
     _example_defaults,
@@ -20,6 +23,25 @@ from benchmarks.epoch import (
     load_example,
     minigrad_steps,
 )
+
+
+class _Waited:
+    """Iterates `loader`, adding up the seconds the training loop waits in next() for a batch:
+    the loading that is on the critical path."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.seconds = 0.0
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        while True:
+            start = time.perf_counter()
+            batch = next(batches, None)
+            self.seconds += time.perf_counter() - start
+            if batch is None:
+                return
+            yield batch
 
 
 def _loader(example, args, train_set, test_set, workers):
@@ -63,19 +85,26 @@ def main():
         f"ahead, num_workers={options.workers}": (prefetched_model, options.workers),
     }
     totals = dict.fromkeys(models, 0.0)
+    waited = dict.fromkeys(models, 0.0)
     optimizers = {name: optim.Adam(m.parameters(), lr=1e-3) for name, (m, _) in models.items()}
+    for name, (model, workers) in models.items():  # warm-up: first-step allocations
+        warm_up = _loader(example, args, train_set, test_set, workers)
+        for _ in itertools.islice(minigrad_steps(model, optimizers[name], warm_up), 3):
+            pass
     for r in range(options.rounds):
-        epochs = {}
+        epochs, loaders = {}, {}
         for name in list(models)[:: (-1) ** r]:  # who goes first alternates by round
             model, workers = models[name]
-            train = _loader(example, args, train_set, test_set, workers)
-            epochs[name] = minigrad_steps(model, optimizers[name], train)
+            loaders[name] = _Waited(_loader(example, args, train_set, test_set, workers))
+            epochs[name] = minigrad_steps(model, optimizers[name], loaders[name])
         for name, seconds in _interleaved_seconds(epochs, options.block).items():
             totals[name] += seconds
+            waited[name] += loaders[name].seconds
     images = options.limit or len(train_set)
     print(f"{images} images, batch {args.batch_size}, augment={options.augment}")
     for name, seconds in totals.items():
-        print(f"{name:24s} {seconds:8.2f} s")
+        share = 100 * waited[name] / seconds
+        print(f"{name:24s} {seconds:8.2f} s, {waited[name]:6.2f} s ({share:.2f}%) waiting for data")
     serial, prefetched = totals.values()
     print(f"serial / prefetched = {serial / prefetched:.3f} (> 1: loading ahead pays)")
 
