@@ -65,14 +65,25 @@ def test_batch_sampler_groups_any_iterable():
 
 def test_user_sampler_with_only_iter():
     class Evens(data.Sampler):
+        def __init__(self, data_source):
+            super().__init__(data_source)  # as samplers written for PyTorch do
+
         def __iter__(self):
             return iter([0, 2, 4])
 
         def __len__(self):
             return 3
 
-    assert list(data.BatchSampler(Evens(), 2, False)) == [[0, 2], [4]]
-    np.testing.assert_array_equal(Evens().index_array(), [0, 2, 4])
+    assert list(data.BatchSampler(Evens(range(5)), 2, False)) == [[0, 2], [4]]
+    np.testing.assert_array_equal(Evens(range(5)).index_array(), [0, 2, 4])
+
+
+def test_overridden_iter_wins_over_index_array():
+    class Reversed(data.SequentialSampler):
+        def __iter__(self):
+            return iter(range(len(self.data_source) - 1, -1, -1))
+
+    assert list(data.BatchSampler(Reversed(range(5)), 2, False)) == [[4, 3], [2, 1], [0]]
 
 
 def test_class_balanced_batches_hold_every_class():

@@ -48,7 +48,11 @@ def _rng(generator):
 
 
 class Sampler:
-    """Base class: subclasses define index_array() (this epoch's indices) and __len__."""
+    """Base class: subclasses define __len__ and either index_array() (this epoch's indices)
+    or __iter__, as in PyTorch."""
+
+    def __init__(self, data_source=None):
+        pass  # PyTorch's signature: subclasses written for it call super().__init__(data)
 
     def index_array(self):
         """This epoch's indices as one int64 array (by default: what __iter__ yields)."""
@@ -246,8 +250,8 @@ class BatchSampler(Sampler):
     def index_arrays(self):
         """The epoch's batches as int64 arrays (DataLoader's path): slices of one index array
         when the sampler gives one, else groups of its iterated ints."""
-        if callable(getattr(self.sampler, "index_array", None)):
-            order = self.sampler.index_array()
+        if getattr(type(self.sampler), "__iter__", None) is Sampler.__iter__:
+            order = self.sampler.index_array()  # a sampler that __iter__ would only unpack
         else:
             order = np.fromiter(self.sampler, dtype=np.int64)
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
