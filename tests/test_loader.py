@@ -307,28 +307,33 @@ def test_exclusive_arguments_get_pytorchs_errors():
 # --------------------------------------------------------------------------- workers
 
 
-def augmented_epochs(num_workers, epochs=2):
+def augmented_epochs(num_workers, device, epochs=2):
     """Batches of a shuffled, augmented loader while the 'training step' draws from the
     global generators in between (as dropout does)."""
     minigrad.seed(11)
     x = np.random.default_rng(0).random((40, 1, 6, 6), dtype=np.float32)
     augment = T.Compose([T.RandomCrop(6, padding=1), T.RandomHorizontalFlip(0.5)])
     loader = DataLoader(
-        TensorDataset(x, np.arange(40)), 8, shuffle=True, num_workers=num_workers, transform=augment
+        TensorDataset(x, np.arange(40)),
+        8,
+        shuffle=True,
+        num_workers=num_workers,
+        transform=augment,
+        device=device,
     )
     out = []
     for _ in range(epochs):
         for xb, yb in loader:
-            minigrad.rand(3)  # the step's own draw
+            minigrad.rand(3, device=device)  # the step's own draw
             out.append((xb.numpy(), yb.numpy()))
     return out
 
 
-def test_workers_give_identical_batches():
-    serial = augmented_epochs(0)
+def test_workers_give_identical_batches(device):
+    serial = augmented_epochs(0, device)
     assert not np.array_equal(serial[0][0], serial[5][0])
     for workers in (1, 2):
-        threaded = augmented_epochs(workers)
+        threaded = augmented_epochs(workers, device)
         assert len(threaded) == len(serial) == 10
         for (xa, ya), (xb, yb) in zip(serial, threaded):
             np.testing.assert_array_equal(ya, yb)
