@@ -36,25 +36,29 @@ def _example_defaults(example):
         sys.argv = argv
 
 
+def minigrad_steps(model, optimizer, train):
+    """A generator running one epoch of `model` on loader `train` (cross-entropy), one
+    optimizer step per next()."""
+    import minigrad.functional as F
+
+    model.train()
+    for x, y in train:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        yield
+
+
 def _minigrad_epoch(example, train_set, test_set):
     """(a generator running one epoch of the example's model with Adam, one step per next(),
     a function returning its test accuracy)."""
     import minigrad as mg
-    import minigrad.functional as F
     from minigrad import optim
 
     mg.seed(0)
     train, test = example.make_loaders(_example_defaults(example), train_set, test_set)
     model = example.make_model()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-
-    def steps():
-        model.train()
-        for x, y in train:
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            yield
 
     def accuracy():
         model.eval()
@@ -64,7 +68,7 @@ def _minigrad_epoch(example, train_set, test_set):
                 correct += int((model(x).numpy().argmax(axis=1) == y.numpy()).sum())
         return correct / len(test_set)
 
-    return steps(), accuracy
+    return minigrad_steps(model, optimizer, train), accuracy
 
 
 def _torch_epoch(torch, example, train_set, test_set):

@@ -8,8 +8,10 @@ Devices are plain strings:
                      raises on stray NumPy calls, arrays created without device= and device mixes
 """
 
+import contextlib
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -18,6 +20,7 @@ CUDA_HINT = "install the GPU extra with `pip install minigrad[cuda]` (CuPy for C
 
 _rngs = {}
 _seed = None
+_local = threading.local()  # .scope: a generator_scope's (seed, generators) in this thread
 
 
 # --------------------------------------------------------------------------- devices
@@ -273,19 +276,39 @@ def seed(n):
     _rngs.clear()
 
 
+def _generators():
+    """(seed, {device: generator}) this thread draws from: its generator_scope's, else global."""
+    scope = getattr(_local, "scope", None)
+    return scope if scope is not None else (_seed, _rngs)
+
+
+@contextlib.contextmanager
+def generator_scope(seed):
+    """Inside the block, this thread draws all randomness from fresh generators seeded with
+    `seed`, leaving the global ones untouched (DataLoader's workers augment with these)."""
+    previous = getattr(_local, "scope", None)
+    _local.scope = (int(seed), {})
+    try:
+        yield
+    finally:
+        _local.scope = previous
+
+
 def host_rng():
     """The seeded NumPy generator; device randomness is drawn from it on non-CuPy devices."""
-    if "host" not in _rngs:
-        _rngs["host"] = np.random.default_rng(_seed)
-    return _rngs["host"]
+    seed_, rngs = _generators()
+    if "host" not in rngs:
+        rngs["host"] = np.random.default_rng(seed_)
+    return rngs["host"]
 
 
 def _cuda_rng(device):
-    if device not in _rngs:
+    seed_, rngs = _generators()
+    if device not in rngs:
         cupy = _cupy()
         with native_device(device):
-            _rngs[device] = cupy.random.default_rng(_seed)
-    return _rngs[device]
+            rngs[device] = cupy.random.default_rng(seed_)
+    return rngs[device]
 
 
 def _sample(method, shape, device, dtype):

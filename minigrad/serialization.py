@@ -10,8 +10,10 @@ and lists, str, int, float, bool and None are JSON themselves. Loading needs no 
 file from a stranger cannot run code (np.load(path, allow_pickle=False) reads it too).
 """
 
+import contextlib
 import json
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -76,12 +78,44 @@ def _decode(node, arrays, device):
 # --------------------------------------------------------------------------- files
 
 
+def _running(pid):
+    """Whether process `pid` exists on this machine (assumed so where it cannot be told)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would end the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's process
+    return True
+
+
+def _remove_leftovers(path):
+    """Delete the temp files of saves of `path` that were killed mid-write.
+
+    Temp files are named .NAME.PID.XXXXXXXX.tmp; one whose process still runs may be a save
+    in progress and is kept. Names without a PID come from older versions and are removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = re.escape(f".{os.path.basename(path)}.")
+    pattern = re.compile(prefix + r"(?:(\d+)\.)?[a-z0-9_]{8}\.tmp")
+    for name in os.listdir(folder):
+        match = pattern.fullmatch(name)
+        if match is None or (match[1] is not None and _running(int(match[1]))):
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another save may clean it too
+            os.remove(os.path.join(folder, name))
+
+
 def _write_atomically(path, arrays):
     """Write to a temp file in the same directory, fsync, then rename over `path`.
 
-    A crash mid-write leaves the old file intact: os.replace is atomic on one filesystem."""
+    A crash mid-write leaves the old file intact: os.replace is atomic on one filesystem;
+    the temp file it leaves is removed by the next save of the same path."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    _remove_leftovers(path)
+    prefix = f".{os.path.basename(path)}.{os.getpid()}."
+    handle, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez(f, **arrays)

@@ -520,10 +520,55 @@ def evaluate(model, loader, loss_fn):
     return tracker.compute()
 
 
-def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler):
+NAN_CHECK_EVERY = 50  # fit reads the step losses back once per this many steps
+
+
+class _DivergenceCheck:
+    """Stops training when the loss is NaN or inf, naming the epoch and step, without a host
+    sync per step: the 0-d losses stay on the device and are read together every
+    NAN_CHECK_EVERY steps and at the end of the epoch (flush)."""
+
+    def __init__(self, epoch, optimizer, steps=None):
+        self.epoch = epoch
+        self.optimizer = optimizer
+        self.steps = steps
+        self.losses = []
+        self.done = 0  # steps already read back
+
+    def update(self, loss):
+        self.losses.append(_array(loss))
+        if len(self.losses) >= NAN_CHECK_EVERY:
+            self.flush()
+
+    def flush(self):
+        if not self.losses:
+            return
+        xp = backend.xp_of(self.losses[0])
+        values = backend.to_host(xp.stack([xp.reshape(v, ()) for v in self.losses]))
+        bad = np.flatnonzero(~np.isfinite(values))
+        first = self.done
+        self.done += len(self.losses)
+        self.losses = []
+        if bad.size:
+            raise FloatingPointError(self._message(first + int(bad[0]) + 1, values[bad[0]]))
+
+    def _message(self, step, value):
+        of = f" of {self.steps}" if self.steps is not None else ""
+        lr = self.optimizer.param_groups[0]["lr"]
+        return (
+            f"fit: the training loss became {value} at epoch {self.epoch}, step {step}{of}; "
+            f"training stopped. Try a lower learning rate (lr={lr:g} now), clipping gradients "
+            "(fit(..., clip_grad_norm=1.0)), or running one step under "
+            "`with minigrad.detect_anomaly():` to name the op that first makes a NaN/inf. "
+            "fit(..., stop_on_nan=False) trains on regardless."
+        )
+
+
+def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler, check=None):
     """One pass over `batches`; returns the mean training loss (one host sync).
 
-    batch_scheduler, if not None, steps after every optimizer step (OneCycleLR)."""
+    batch_scheduler, if not None, steps after every optimizer step (OneCycleLR); check, if
+    not None, is the _DivergenceCheck that sees every step's loss."""
     from minigrad.nn.utils import clip_grad_norm_
 
     model.train()
@@ -538,6 +583,10 @@ def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm, batch_sched
         if batch_scheduler is not None:
             batch_scheduler.step()
         average.update(loss, n=y.shape[0])
+        if check is not None:
+            check.update(loss)
+    if check is not None:
+        check.flush()
     average.all_reduce()
     return average.value()
 
@@ -553,12 +602,14 @@ def _step_scheduler(scheduler, metric):
         scheduler.step()
 
 
-def _run_epoch(model, optimizer, loss_fn, batches, val_loader, clip_grad_norm, batch_scheduler):
+def _run_epoch(
+    model, optimizer, loss_fn, batches, val_loader, clip_grad_norm, batch_scheduler, check=None
+):
     """Train one epoch, then evaluate: a row of lr, train_loss, test_loss, test_acc, seconds."""
     start = time.perf_counter()
     row = {"lr": optimizer.param_groups[0]["lr"]}
     row["train_loss"] = _train_epoch(
-        model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler
+        model, optimizer, loss_fn, batches, clip_grad_norm, batch_scheduler, check
     )
     if val_loader is not None:
         metrics = evaluate(model, val_loader, loss_fn)
@@ -591,6 +642,7 @@ def fit(
     progress=True,
     start_epoch=0,
     scheduler_per_batch=False,
+    stop_on_nan=True,
 ):
     """Train epochs start_epoch+1 .. epochs; returns their rows (also sent to `log`).
 
@@ -600,6 +652,8 @@ def fit(
     callbacks run as cb(row, model) after each epoch and stop training by returning True, as
     early_stopping does. The monitored loss is test_loss, or train_loss without val_loader.
     To resume: start_epoch=load_checkpoint(...)["epoch"].
+    stop_on_nan: raise FloatingPointError, naming the epoch and step, as soon as the training
+    loss is NaN or inf (read back every NAN_CHECK_EVERY steps, not every step); False trains on.
     With several ranks (distributed.py): call it on every rank, each with its share of the
     data (DistributedSampler); rows hold the metrics of all ranks, and only rank 0 shows
     progress and writes the log. A loader whose sampler has set_epoch() gets it every epoch."""
@@ -612,9 +666,18 @@ def fit(
         _set_sampler_epoch(train_loader, epoch)
         batches = _progress(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress)
         row = {"epoch": epoch}
+        steps = len(train_loader) if hasattr(train_loader, "__len__") else None
+        check = _DivergenceCheck(epoch, optimizer, steps) if stop_on_nan else None
         row.update(
             _run_epoch(
-                model, optimizer, loss_fn, batches, val_loader, clip_grad_norm, batch_scheduler
+                model,
+                optimizer,
+                loss_fn,
+                batches,
+                val_loader,
+                clip_grad_norm,
+                batch_scheduler,
+                check,
             )
         )
         rows.append(row)

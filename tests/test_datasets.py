@@ -3,9 +3,11 @@ original formats, every error path, and the download path against a fake URL ope
 
 import gzip
 import hashlib
+import http.server
 import io
 import os
 import tarfile
+import threading
 import urllib.error
 
 import numpy as np
@@ -239,6 +241,43 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch):
     serve(monkeypatch, {})
     with pytest.raises(OSError, match="could not download t10k-images-idx3-ubyte.gz"):
         MNIST(root=tmp_path, train=False, download=True)
+
+
+class LyingHandler(http.server.BaseHTTPRequestHandler):
+    """/short announces 1000 bytes and sends 100 before closing; /whole sends what it says."""
+
+    def do_GET(self):
+        body = b"x" * 100
+        self.send_response(200)
+        self.send_header("Content-Length", "1000" if self.path == "/short" else "100")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback(monkeypatch):
+    """The base URL of a local HTTP server (HTTP/1.0: it closes after each body)."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    server = http.server.HTTPServer(("127.0.0.1", 0), LyingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_refuses_a_body_shorter_than_its_content_length(tmp_path, loopback):
+    with pytest.raises(ConnectionError, match="cut short: received 100 of the 1000 bytes"):
+        D.download_url(loopback + "/short", tmp_path / "data.bin")  # no sha256 to catch it
+    assert os.listdir(tmp_path) == []  # neither the file nor its temp file
+    path = D.download_url(loopback + "/whole", tmp_path / "data.bin")
+    assert open(path, "rb").read() == b"x" * 100
+    assert os.listdir(tmp_path) == ["data.bin"]
 
 
 def test_verify_user_files(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -111,6 +113,24 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     minigrad.save({"v": 2}, path)
     assert os.listdir(tmp_path) == ["ckpt.npz"]
     assert minigrad.load(path) == {"v": 2}
+
+
+def test_next_save_removes_what_a_killed_save_left(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead = int(done.stdout)  # a process that has exited
+    leftovers = [f".ckpt.npz.{dead}.k2j4h5g6.tmp", ".ckpt.npz.ab_3xy9z.tmp"]  # new, old names
+    kept = [
+        f".ckpt.npz.{os.getpid()}.q1w2e3r4.tmp",  # a live process: maybe a save in progress
+        f".other.npz.{dead}.k2j4h5g6.tmp",  # another file's leftover
+        f".ckpt.npz.x.{dead}.k2j4h5g6.tmp",  # the leftover of "ckpt.npz.x"
+        "ckpt.npz.tmp",
+    ]
+    for name in leftovers + kept:
+        (tmp_path / name).write_bytes(b"half a file")
+    minigrad.save({"v": 1}, tmp_path / "ckpt.npz")
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["ckpt.npz"])
+    assert minigrad.load(tmp_path / "ckpt.npz") == {"v": 1}
 
 
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):

@@ -270,6 +270,75 @@ def test_fit_learns_logs_and_stops_early(tmp_path):
     assert len(rows) == 2  # lr 0: the loss cannot improve after the first epoch
 
 
+class BreaksAt:
+    """cross_entropy, times `bad` (nan or inf) from training step `step` on (counting from 1)."""
+
+    def __init__(self, step, bad=math.nan):
+        self.step = step
+        self.bad = bad
+        self.calls = 0
+
+    def __call__(self, out, y):
+        self.calls += 1
+        loss = F.cross_entropy(out, y)
+        return loss * self.bad if self.calls >= self.step else loss
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_fit_stops_when_the_loss_diverges(bad):
+    model = mlp("cpu", p=0.0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = BreaksAt(5 + 3, bad)  # 5 steps an epoch: epoch 2, step 3
+    with pytest.raises(FloatingPointError) as error:
+        train.fit(model, opt, loss_fn, loader("cpu"), epochs=4, progress=False)
+    message = str(error.value)
+    assert f"became {bad} at epoch 2, step 3 of 5" in message
+    for hint in ("lower learning rate (lr=0.1 now)", "clip_grad_norm", "detect_anomaly"):
+        assert hint in message
+    assert "stop_on_nan=False" in message
+    assert loss_fn.calls == 10  # found at the end of epoch 2, before epoch 3
+
+
+def test_fit_checks_every_few_steps_within_an_epoch(monkeypatch):
+    monkeypatch.setattr(train, "NAN_CHECK_EVERY", 4)
+    loss_fn = BreaksAt(6)
+    model = mlp("cpu", p=0.0)
+    with pytest.raises(FloatingPointError, match="epoch 1, step 6 of 10"):
+        train.fit(
+            model, optim.SGD(model.parameters(), lr=0.1), loss_fn, loader("cpu", batch_size=4),
+            epochs=1, progress=False,
+        )  # fmt: skip
+    assert loss_fn.calls == 8  # read back after steps 4 and 8: stopped two steps later
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_fit_trains_on_when_told():
+    model = mlp("cpu")
+    rows = train.fit(
+        model, optim.SGD(model.parameters(), lr=0.1), BreaksAt(2), loader("cpu"),
+        epochs=2, progress=False, stop_on_nan=False,
+    )  # fmt: skip
+    assert len(rows) == 2 and math.isnan(rows[1]["train_loss"])
+
+
+def test_the_nan_check_reads_the_device_once_per_window(monkeypatch):
+    monkeypatch.setattr(train, "NAN_CHECK_EVERY", 4)
+    reads = []
+    to_host = backend.to_host
+    monkeypatch.setattr(backend, "to_host", lambda a: reads.append(1) or to_host(a))
+
+    def count(stop_on_nan):
+        reads.clear()
+        model = mlp("cpu")
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        data = loader("cpu", batch_size=4)  # 10 steps
+        train.fit(model, opt, F.cross_entropy, data, 1, progress=False, stop_on_nan=stop_on_nan)
+        return len(reads)
+
+    assert count(True) - count(False) == 3  # after steps 4 and 8, then the epoch's last 2
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 

@@ -1,5 +1,5 @@
 """Datasets: MNIST, Fashion-MNIST and CIFAR parsed from their original files, plus in-memory ones.
-Host-side NumPy only (no device math). Read loader.py next, then transforms.py.
+Host-side NumPy only (no device math). Read samplers.py, collate.py and loader.py next.
 
 Images are kept as uint8 in NCHW order, `.data` of shape (N, 1, 28, 28) or (N, 3, 32, 32), and
 labels as int64 `.targets`. `arrays()` hands out the whole set as float [0, 1] at once, which is
@@ -137,8 +137,20 @@ def verify_sha256(path, expected, name=None):
         )
 
 
+def _check_length(received, total, url):
+    """A body shorter than its Content-Length was cut off (urllib does not say so itself)."""
+    if total and received != total:
+        raise ConnectionError(
+            f"download of {url} was cut short: received {received} of the {total} bytes its "
+            "Content-Length announced; nothing was kept, try again"
+        )
+
+
 def download_url(url, path, sha256=None):
-    """Fetch `url` to `path` atomically (temp file + os.replace), then check its SHA-256."""
+    """Fetch `url` to `path` atomically (temp file + os.replace), then check its SHA-256.
+
+    A body shorter than the server's Content-Length raises ConnectionError (an OSError, so
+    the next mirror is tried) even without a checksum; nothing is left behind either way."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
@@ -146,10 +158,13 @@ def download_url(url, path, sha256=None):
         with os.fdopen(fd, "wb") as out, _open_url(url) as response:
             total = int(response.headers.get("Content-Length") or 0)
             bar = _progress(total, os.path.basename(path))
+            received = 0
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
+                received += len(block)
                 bar.update(len(block))
             bar.close()
+        _check_length(received, total, url)
         if sha256 is not None:
             verify_sha256(tmp, sha256, name=f"{path} (from {url})")
         os.replace(tmp, path)

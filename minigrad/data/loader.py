@@ -1,18 +1,28 @@
-"""DataLoader: seeded shuffling and batching, one fancy-index per batch, one move to the device.
-Read datasets.py before this file and transforms.py after it.
+"""DataLoader: batches of Tensors on a device, in the order a sampler gives, optionally prepared
+ahead by worker threads. Read samplers.py and collate.py before this file, transforms.py after.
 
 Array-backed datasets (TensorDataset, the image sets without per-sample transforms, Subsets of
-them) are batched by indexing each whole array once with the batch's ids; anything else falls
-back to fetching samples one by one and stacking them on the host.
+them) are batched by indexing each whole array once with the batch's ids; anything else is
+fetched sample by sample and put together by `collate_fn` (default_collate).
 """
 
-import math
+import collections
+import concurrent.futures
 
 import numpy as np
 
 from minigrad import backend
+from minigrad.data.collate import default_collate, default_convert
 from minigrad.data.datasets import Subset, _ImageDataset
+from minigrad.data.samplers import (
+    BatchSampler,
+    RandomSampler,
+    SequentialSampler,
+    check_generator,
+)
 from minigrad.tensor import Tensor
+
+# --------------------------------------------------------------------------- helpers
 
 
 def _whole_arrays(dataset):
@@ -43,90 +53,241 @@ def _take(a, ids):
     return xp.take(a, backend.to_device(ids, backend.device_of(a)), axis=0)
 
 
-def _stack(samples):
-    """Per-field host arrays from a list of samples (tuples of arrays, Tensors or numbers)."""
-    if not isinstance(samples[0], (tuple, list)):
-        samples = [(s,) for s in samples]
-    fields = []
-    for column in zip(*samples):
-        items = [backend.to_host(getattr(c, "data", c)) if _is_tensorish(c) else c for c in column]
-        fields.append(np.stack([np.asarray(i) for i in items]))
-    return tuple(fields)
+def _to_device(batch, device):
+    """Every Tensor inside `batch` (dicts, lists, tuples) moved to `device`; the rest as is."""
+    if isinstance(batch, Tensor):
+        return batch if batch.device == device else Tensor(backend.to_device(batch.data, device))
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, list):
+        return [_to_device(value, device) for value in batch]
+    if isinstance(batch, tuple) and not hasattr(batch, "_fields"):
+        return tuple(_to_device(value, device) for value in batch)
+    return batch
 
 
-def _is_tensorish(x):
-    return isinstance(x, Tensor) or (backend.is_array(x) and not isinstance(x, np.ndarray))
+def _batch_seed(key, b):
+    """The seed of batch b's augmentation in an epoch whose key is `key`."""
+    return int(np.random.SeedSequence([key, b]).generate_state(1, np.uint64)[0])
+
+
+def _check_count(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"DataLoader: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"DataLoader: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_batching(batch_size, shuffle, sampler, batch_sampler, drop_last):
+    """PyTorch's rules on which of these arguments go together."""
+    if sampler is not None and shuffle:
+        raise ValueError("sampler option is mutually exclusive with shuffle")
+    if batch_sampler is not None:
+        if batch_size != 1 or shuffle or sampler is not None or drop_last:
+            raise ValueError(
+                "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
+                "and drop_last"
+            )
+    elif batch_size is None:
+        if drop_last:
+            raise ValueError(
+                "batch_size=None option disables auto-batching and is mutually exclusive with "
+                "drop_last"
+            )
+    else:
+        _check_count(batch_size, "batch_size", 1)
+
+
+def _check_workers(num_workers, prefetch_factor):
+    """num_workers and prefetch_factor (PyTorch's default: 2 batches per worker)."""
+    _check_count(num_workers, "num_workers", 0)
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError(
+            "DataLoader: prefetch_factor option could only be specified with num_workers > 0 "
+            "(worker threads); otherwise set prefetch_factor to None"
+        )
+    if num_workers > 0 and prefetch_factor is None:
+        return 2
+    return None if prefetch_factor is None else _check_count(prefetch_factor, "prefetch_factor", 0)
+
+
+def _loader_generator(generator, seed):
+    """The loader's numpy Generator: `generator`, a new one from `seed`, or None (global)."""
+    if generator is not None and seed is not None:
+        raise ValueError(f"DataLoader: pass seed or generator, not both (seed={seed!r})")
+    if seed is not None:
+        return np.random.default_rng(seed)
+    return check_generator(generator, "DataLoader")
+
+
+def _check_callable(value, name):
+    if value is not None and not callable(value):
+        raise TypeError(f"DataLoader: {name} must be callable, got {value!r}")
+    return value
+
+
+def _default_sampler(dataset, shuffle, generator):
+    if shuffle:
+        return RandomSampler(dataset, generator=generator)
+    return SequentialSampler(dataset)
+
+
+# --------------------------------------------------------------------------- the loader
 
 
 class DataLoader:
-    """Iterate over `dataset` in batches of Tensors on `device`.
+    """Iterate over `dataset` in batches on `device`, as torch.utils.data.DataLoader does.
 
-    Each batch is `(x, y)` (or one Tensor per dataset field). With shuffle=True every epoch
-    draws one permutation from a numpy Generator seeded with `seed` (the sequence of epochs is
-    reproducible), or from minigrad's seeded host generator when seed is None. `transform` is
-    a batch transform (see transforms.py) applied to x on the device after the move."""
+    Batches are what collate_fn makes of a list of samples: with the default, (x, y) samples
+    give [x (B, ...), y (B,)] Tensors and dict samples a dict (see collate.py). The indices come
+    from `sampler` (default: in order, or a RandomSampler with shuffle=True) grouped by a
+    BatchSampler(sampler, batch_size, drop_last), or from your own `batch_sampler`.
+    batch_size=None yields single samples, converted but not stacked.
+
+    Randomness: shuffling and augmentation draw from `generator` (a numpy Generator), or a
+    new one from `seed`, or minigrad's seeded host generator when both are None. `transform`
+    is a batch transform (see transforms.py) applied on the device to the batch's first field
+    (or to the batch when it is one Tensor); each batch draws its augmentation from its own
+    generator, seeded from the epoch and the batch's position, so the batches do not depend on
+    num_workers or on what the training step draws in between.
+
+    num_workers > 0: that many threads fetch, collate, move and transform up to
+    num_workers * prefetch_factor batches ahead while the step runs; batches come out in
+    sampler order, identical to num_workers=0. Transforms then run in those threads: they must
+    not switch minigrad's grad mode (no_grad is process-wide). pin_memory is accepted for
+    ported code and does nothing: batches go straight to `device`."""
 
     def __init__(
         self,
         dataset,
         batch_size=1,
-        shuffle=False,
+        shuffle=None,
+        sampler=None,
+        batch_sampler=None,
+        num_workers=0,
+        collate_fn=None,
+        pin_memory=False,
         drop_last=False,
+        *,
+        generator=None,
+        prefetch_factor=None,
         seed=None,
         transform=None,
         device="cpu",
     ):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
-        if transform is not None and not callable(transform):
-            raise TypeError(f"DataLoader: transform must be callable, got {transform!r}")
+        _check_batching(batch_size, shuffle, sampler, batch_sampler, drop_last)
+        self.prefetch_factor = _check_workers(num_workers, prefetch_factor)
+        self.generator = _loader_generator(generator, seed)
+        self.rng = self.generator  # what save_checkpoint(loader=...) stores
         self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.transform = transform
+        self.shuffle = bool(shuffle)
+        self.num_workers = int(num_workers)
+        self.collate_fn = _check_callable(collate_fn, "collate_fn")
+        self.transform = _check_callable(transform, "transform")
+        self.pin_memory = pin_memory
         self.device = backend.normalize_device(device)
-        self.rng = np.random.default_rng(seed) if seed is not None else None
+        if sampler is None:
+            sampler = _default_sampler(dataset, self.shuffle, self.generator)
+        if batch_sampler is not None:
+            batch_size = None  # the batch sampler decides, as in PyTorch
+        elif batch_size is not None:
+            batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.drop_last = bool(drop_last)
         self.arrays, self._uint8_images = _whole_arrays(dataset)
+        if self.collate_fn is None:
+            self.collate_fn = default_collate if batch_sampler is not None else default_convert
+        else:
+            self.arrays = None  # collate_fn sees the samples themselves
 
     def __len__(self):
-        n = len(self.dataset)
-        if self.drop_last:
-            return n // self.batch_size
-        return math.ceil(n / self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return len(self.sampler)
 
-    def _order(self):
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        rng = self.rng if self.rng is not None else backend.host_rng()
-        return rng.permutation(n)
+    # ------------------------------------------------------------------- one batch
+
+    def _index_batches(self):
+        """The epoch's batches of indices as int64 arrays (single ints without batching)."""
+        if self.batch_sampler is None:
+            return iter(self.sampler)
+        if callable(getattr(self.batch_sampler, "index_arrays", None)):
+            return self.batch_sampler.index_arrays()
+        return (np.asarray(ids, dtype=np.int64) for ids in self.batch_sampler)
 
     def _fetch(self, ids):
-        """Host or device arrays of one batch: one gather per field."""
-        if self.arrays is not None:
-            return tuple(_take(a, ids) for a in self.arrays)
-        return _stack([self.dataset[int(i)] for i in ids])
+        """One batch on the device, before the transform."""
+        if self.batch_sampler is None:
+            return _to_device(self.collate_fn(self.dataset[int(ids)]), self.device)
+        if self.arrays is None:
+            samples = [self.dataset[int(i)] for i in ids]
+            return _to_device(self.collate_fn(samples), self.device)
+        arrays = [backend.to_device(_take(a, ids), self.device) for a in self.arrays]
+        if self._uint8_images:
+            # the same float32 x / 255 as dataset.arrays(), done on the device
+            xp = backend.xp_of(arrays[0])
+            arrays[0] = xp.astype(arrays[0], xp.float32) / 255
+        return [Tensor(a) for a in arrays]
+
+    def _transform(self, batch):
+        if isinstance(batch, Tensor):
+            return self.transform(batch)
+        if isinstance(batch, (list, tuple)) and batch:
+            return type(batch)([self.transform(batch[0]), *batch[1:]])
+        raise TypeError(
+            f"DataLoader: transform= applies to a Tensor batch or the first field of a list or "
+            f"tuple batch, got a {type(batch).__name__} batch: transform inside the dataset or "
+            "collate_fn instead"
+        )
+
+    def _load(self, ids, seed):
+        """Fetch, collate, move and transform one batch (in the caller's or a worker thread)."""
+        batch = self._fetch(ids)
+        if self.transform is None:
+            return batch
+        with backend.generator_scope(seed):
+            return self._transform(batch)
+
+    # ------------------------------------------------------------------- an epoch
+
+    def _jobs(self):
+        """(indices, augmentation seed) of every batch of one epoch, in order.
+
+        The sampler runs here, in the iterating thread, so its draws from a shared generator
+        happen in the same order whatever num_workers is."""
+        rng = self.generator if self.generator is not None else backend.host_rng()
+        key = int(rng.integers(2**63)) if self.transform is not None else 0
+        for b, ids in enumerate(self._index_batches()):
+            yield ids, _batch_seed(key, b)
+
+    def _prefetched(self, jobs):
+        """Batches loaded by worker threads, num_workers * prefetch_factor ahead, in order."""
+        depth = self.num_workers * self.prefetch_factor
+        pending = collections.deque()
+        with concurrent.futures.ThreadPoolExecutor(self.num_workers, "DataLoader") as pool:
+            try:
+                for ids, seed in jobs:
+                    pending.append(pool.submit(self._load, ids, seed))
+                    if len(pending) > depth:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def __iter__(self):
-        order = self._order()
-        for b in range(len(self)):
-            ids = order[b * self.batch_size : (b + 1) * self.batch_size]
-            arrays = [backend.to_device(a, self.device) for a in self._fetch(ids)]
-            if self._uint8_images:
-                # the same float32 x / 255 as dataset.arrays(), done on the device
-                xp = backend.xp_of(arrays[0])
-                arrays[0] = xp.astype(arrays[0], xp.float32) / 255
-            fields = [Tensor(a) for a in arrays]
-            if self.transform is not None:
-                fields[0] = self.transform(fields[0])
-            yield tuple(fields) if len(fields) > 1 else fields[0]
+        if self.num_workers > 0:
+            return self._prefetched(self._jobs())
+        return (self._load(ids, seed) for ids, seed in self._jobs())
 
     def __repr__(self):
         kind = "array-backed" if self.arrays is not None else "per-sample"
         return (
             f"DataLoader({kind}, {len(self.dataset)} samples, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, drop_last={self.drop_last}, device='{self.device}')"
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, num_workers={self.num_workers}, "
+            f"device='{self.device}')"
         )
