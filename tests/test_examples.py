@@ -25,7 +25,9 @@ def run_example(name, *args, timeout=120, without_matplotlib=False, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     command = [sys.executable, os.path.join(EXAMPLES, name), *args]
     if without_matplotlib:
+        # as `python script.py` would: the script's folder first on sys.path
         hide = "import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
+        hide += f"sys.path.insert(0, {EXAMPLES!r}); "
         command[1:1] = ["-c", hide + "runpy.run_path(sys.argv[0], run_name='__main__')"]
     done = subprocess.run(
         command,
