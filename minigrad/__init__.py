@@ -3,16 +3,34 @@
 Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
 """
 
-from minigrad import backend, data, diagnostics, nn, ops, optim, plots, train
+from minigrad import (
+    autograd,
+    backend,
+    data,
+    diagnostics,
+    index_ops,
+    inplace,
+    nn,
+    ops,
+    optim,
+    plots,
+    train,
+)
 from minigrad import functional as F  # noqa: N812
 from minigrad.backend import cuda_available
 from minigrad.creation import (
     arange,
+    empty,
+    eye,
+    from_numpy,
     full,
+    linspace,
     ones,
     ones_like,
     rand,
+    randint,
     randn,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -24,13 +42,20 @@ from minigrad.ops import (
     amin,
     argmax,
     argmin,
+    argsort,
     cat,
+    chunk,
     clamp,
+    clone,
     concat,
+    einsum,
     exp,
     expand,
     flatten,
+    flip,
+    gather,
     log,
+    masked_fill,
     matmul,
     max,
     maximum,
@@ -40,14 +65,22 @@ from minigrad.ops import (
     pad,
     permute,
     relu,
+    repeat,
     reshape,
+    roll,
+    scatter,
+    scatter_add,
     sigmoid,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
     std,
     sum,
     tanh,
+    tile,
+    topk,
     transpose,
     unsqueeze,
     var,
@@ -62,3 +95,6 @@ __version__ = "0.1.0"
 def seed(n):
     """Seed every random number generator minigrad uses (all devices)."""
     backend.seed(n)
+
+
+manual_seed = seed  # PyTorch's name

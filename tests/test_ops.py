@@ -175,12 +175,12 @@ def test_var_std(case, correction, device):
     n = x.size if dim is None else np.prod([x.shape[d] for d in np.atleast_1d(dim)])
     correction = min(correction, int(n) - 1)
     assert_forward(
-        lambda t: t.var(dim, keep, correction),
+        lambda t: t.var(dim, keepdim=keep, correction=correction),
         lambda v: np.var(v, dim, keepdims=keep, ddof=correction),
         [x],
         device,
     )
-    gradcheck(lambda t: t.var(dim, keep, correction), [x], device=device)
+    gradcheck(lambda t: t.var(dim, keepdim=keep, correction=correction), [x], device=device)
 
 
 @given(case=array_and_dim(distinct=True))
