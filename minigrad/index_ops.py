@@ -201,6 +201,8 @@ def _take_flat(xp, a, flat):
 def _scatter_sum(xp, n, flat, values, dtype):
     """A length-n array holding the sum of the values sent to each place."""
     out = xp.zeros((n,), dtype=dtype, device=values.device)
+    if flat.shape[0] == 0:
+        return out  # nothing is sent (the portable scatter_add cannot take an empty index)
     return backend.scatter_add(out, flat, xp.reshape(values, (-1,)))
 
 
@@ -364,8 +366,8 @@ def index_put(x, index, value):
         value = value.to(x.device)
     mask = _boolean_index(index)
     if mask is not None:
-        full = mask.ndim == x.ndim or not isinstance(value, Tensor) or value.ndim == 0
-        if full:
+        # a value that broadcasts over the selected entries is a masked fill (no host sync)
+        if not isinstance(value, Tensor) or value.numel() == 1 or value.ndim <= x.ndim - mask.ndim:
             mask = backend.xp_of(mask).reshape(mask, mask.shape + (1,) * (x.ndim - mask.ndim))
             return masked_fill(x, mask, value)
         if backend.device_of(mask) != "cpu":

@@ -88,24 +88,44 @@ def _update(x, name, op, *others):
 # --------------------------------------------------------------------------- arithmetic
 
 
+def _operand_kind(other):
+    if isinstance(other, Tensor):
+        return _kind(other.dtype)
+    if backend.is_array(other):
+        return _kind(backend.dtype_name(other.dtype))
+    return 2 if isinstance(other, float) else 1 if isinstance(other, int) else 0
+
+
+def _arithmetic(x, name, op, other, result_kind=0):
+    """An update x = op(x, other) whose result has the larger dtype kind of the two (or
+    result_kind): checked first, as not every backend promotes int with float."""
+    kind = max(_operand_kind(other), result_kind)
+    if isinstance(x, Tensor) and kind > _kind(x.dtype):
+        target = "float" if kind == 2 else "int"
+        raise RuntimeError(
+            f"{name}: result type {target} can't be cast to the desired output type {x.dtype}"
+        )
+    return _update(x, name, op, other)
+
+
 def _scaled(other, alpha):
     return other if alpha == 1 else other * alpha
 
 
 def add_(x, other, alpha=1):
-    return _update(x, "add_", lambda t, o: t + _scaled(o, alpha), other)
+    return _arithmetic(x, "add_", lambda t, o: t + _scaled(o, alpha), other)
 
 
 def sub_(x, other, alpha=1):
-    return _update(x, "sub_", lambda t, o: t - _scaled(o, alpha), other)
+    return _arithmetic(x, "sub_", lambda t, o: t - _scaled(o, alpha), other)
 
 
 def mul_(x, other):
-    return _update(x, "mul_", lambda t, o: t * o, other)
+    return _arithmetic(x, "mul_", lambda t, o: t * o, other)
 
 
 def div_(x, other):
-    return _update(x, "div_", lambda t, o: t / o, other)
+    return _arithmetic(x, "div_", lambda t, o: t / o, other, result_kind=2)
 
 
 def neg_(x):
