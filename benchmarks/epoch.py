@@ -16,7 +16,10 @@ def load_example(name="train_mnist"):
     """examples/<name>.py as a module (examples/ is not a package)."""
     import importlib.util
 
-    path = os.path.join(memory.ROOT, "examples", f"{name}.py")
+    folder = os.path.join(memory.ROOT, "examples")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # as when run as a script: examples import each other
+    path = os.path.join(folder, f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

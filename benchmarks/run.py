@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, memory, models
+from benchmarks import bench_adam, bench_batchnorm, bench_conv, bench_mlp, ddp, memory, models
 from benchmarks.epoch import epoch_rows, load_example
 from benchmarks.numpy_cnn import BatchNorm, Conv, MaxPool2, NumpyCNN
 from benchmarks.numpy_cnn import check as check_numpy_cnn
@@ -305,6 +305,30 @@ def memory_rows(s):
     return [Row(name, "MiB", values, notes=["MiB of peak RSS (VmHWM) over the import baseline"])]
 
 
+# --------------------------------------------------------------------------- data parallelism
+
+
+def ddp_rows(s):
+    """Train-step throughput of the examples' models: minigrad with 1 process and 2 ranks
+    (benchmarks/ddp.py, fresh processes interleaved) against PyTorch in one process."""
+    rounds, steps = (1, 3) if s.repeats < 10 else (5, 10)
+    rows = []
+    for model in ("mnist", "cifar"):
+        results = ddp.measure(model, 2, rounds, steps, s.torch is not None)
+        single = results["minigrad 1 process"][0]
+        torch = results.get("PyTorch 1 process", (None,))[0]
+        name = ddp.MODELS[model][0]
+        rows.append(
+            Row(f"{name} model, 1 process", "img/s", {"minigrad": single, "pytorch": torch}, True)
+        )
+        if "minigrad 2 ranks" in results:
+            multi, comm = results["minigrad 2 ranks"]
+            note = f"{multi / single:.2f}x one process; {comm:.1%} of the step in all_reduce"
+            values = {"minigrad": multi, "pytorch": torch}
+            rows.append(Row(f"{name} model, 2 ranks (DDP)", "img/s", values, True, [note]))
+    return rows
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -354,8 +378,9 @@ GROUPS = {
     "loader": loader_rows,
     "memory": memory_rows,
     "epoch": epoch_rows,
+    "ddp": ddp_rows,
 }
-DEFAULT_GROUPS = [name for name in GROUPS if name != "epoch"]
+DEFAULT_GROUPS = [name for name in GROUPS if name not in ("epoch", "ddp")]
 
 
 def median_rows(runs):
@@ -375,7 +400,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few repeats (< 1 min)")
     parser.add_argument(
-        "--only", nargs="+", choices=sorted(GROUPS), help="run only these groups (epoch: opt-in)"
+        "--only",
+        nargs="+",
+        choices=sorted(GROUPS),
+        help="run only these groups (epoch and ddp: opt-in)",
     )
     parser.add_argument("--runs", type=int, default=1, help="run N times, print the medians")
     parser.add_argument("--torch-threads", type=int, default=2, help="PyTorch intra-op threads")

@@ -13,6 +13,10 @@ downloaded (170 MB, SHA-256 checked).
 
     python examples/train_cifar10.py --device cuda --epochs 30 --schedule onecycle
     python examples/train_cifar10.py --fake-data --epochs 1 --limit 256
+    mpiexec -n 2 python examples/train_cifar10.py --fake-data --epochs 1   # a rank per core
+
+Under mpiexec, --batch-size is the global batch, split over the ranks, as in train_mnist.py
+(whose multi-process helpers this script shares).
 """
 
 import argparse
@@ -20,11 +24,13 @@ import sys
 import time
 
 import numpy as np
+from train_mnist import data_parallel, say, split_loaders  # examples/train_mnist.py
 
 import minigrad as mg
+import minigrad.distributed as dist
 import minigrad.functional as F
 from minigrad import nn, optim
-from minigrad.data import CIFAR10, DataLoader, Subset, TensorDataset
+from minigrad.data import CIFAR10, Subset, TensorDataset
 from minigrad.data import transforms as T
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
@@ -93,10 +99,7 @@ def make_loaders(args, train_set, test_set):
         train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(0.5), normalize])
     if args.limit and not args.fake_data:
         train_set = Subset(train_set, range(min(args.limit, len(train_set))))
-    common = dict(batch_size=args.batch_size, device=args.device)
-    train = DataLoader(train_set, shuffle=True, seed=args.seed, transform=train_tf, **common)
-    test = DataLoader(test_set, transform=normalize, **common)
-    return train, test
+    return split_loaders(args, train_set, test_set, train_tf, normalize)
 
 
 def make_optimizer(args, params):
@@ -122,7 +125,7 @@ def parse_args():
     parser.add_argument("--fake-data", action="store_true", help="random CIFAR-shaped images")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="global: split over ranks")
     parser.add_argument("--lr", type=float, default=None, help="default: 2e-3 AdamW, 0.1 SGD")
     parser.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
     parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="onecycle")
@@ -133,24 +136,30 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
+    parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.1 if args.optimizer == "sgd" else 2e-3
     if args.epochs < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--epochs and --limit must be >= 1")
+    if args.batch_size % dist.get_world_size():
+        parser.error(
+            f"--batch-size {args.batch_size} must divide over {dist.get_world_size()} ranks"
+        )
     return args
 
 
 def main():
+    dist.init_process_group("mpi")  # under mpiexec: join the other ranks; alone: a world of 1
     args = parse_args()
-    mg.seed(args.seed)
+    mg.seed(args.seed + dist.get_rank())  # own dropout masks; DDP copies rank 0's weights
     train_set, test_set = load_data(args)
     train_loader, test_loader = make_loaders(args, train_set, test_set)
-    model = make_model(args.dropout).to(args.device)
+    model = data_parallel(make_model(args.dropout).to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
     scheduler = make_scheduler(args, optimizer, len(train_loader))
     source = "fake data" if args.fake_data else "CIFAR-10"
-    print(
+    say(
         f"{source}: {len(train_loader.dataset)} train / {len(test_set)} test images, "
         f"device {args.device}, {sum(p.numel() for p in model.parameters())} parameters, "
         f"{args.optimizer} lr {args.lr:g}, schedule {args.schedule}, clip {args.clip}"
@@ -170,7 +179,7 @@ def main():
         progress=sys.stderr.isatty(),
     )
     for row in rows:
-        print(
+        say(
             f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
             f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, "
             f"{row['seconds']:.1f} s"
@@ -179,8 +188,8 @@ def main():
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
     seconds = time.perf_counter() - start
     images = len(train_loader.dataset) * len(rows)
-    print(f"total time: {seconds:.1f} s ({images / seconds:.0f} train images/s incl. eval)")
-    print(f"test accuracy: {rows[-1]['test_acc']:.4f}")
+    say(f"total time: {seconds:.1f} s ({images / seconds:.0f} train images/s incl. eval)")
+    say(f"test accuracy: {rows[-1]['test_acc']:.4f}")
 
 
 if __name__ == "__main__":

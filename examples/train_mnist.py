@@ -10,6 +10,10 @@ Data is looked for in: --data DIR, the cache ($MINIGRAD_DATA or ~/.cache/minigra
 is otherwise downloaded (with SHA-256 checks).
 
     python examples/train_mnist.py --dataset fashion --epochs 3
+    mpiexec -n 2 python examples/train_mnist.py --epochs 3   # one process per core
+
+Under mpiexec each of N ranks trains on its 1/N of every global batch (--batch-size stays the
+global batch) and tests on 1/N of the test set; rank 0 prints the metrics of all of them.
 """
 
 import argparse
@@ -17,10 +21,12 @@ import sys
 import time
 
 import minigrad as mg
+import minigrad.distributed as dist
 import minigrad.functional as F
 from minigrad import nn, optim
-from minigrad.data import MNIST, DataLoader, FashionMNIST
+from minigrad.data import MNIST, DataLoader, DistributedSampler, FashionMNIST
 from minigrad.data import transforms as T
+from minigrad.nn.parallel import DistributedDataParallel
 from minigrad.train import TrainingLog, fit, save_checkpoint
 
 DATASETS = {"mnist": MNIST, "fashion": FashionMNIST}
@@ -86,7 +92,7 @@ def parse_args():
     parser.add_argument("--data", default=None, help="folder holding the original IDX files")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="global: split over ranks")
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 (Adam), 0.05 (SGD)")
     parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none")
@@ -96,9 +102,14 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
     parser.add_argument("--log", default=None, help="write a CSV training log here")
+    parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.05 if args.optimizer == "sgd" else 1e-3
+    if args.batch_size % dist.get_world_size():
+        parser.error(
+            f"--batch-size {args.batch_size} must divide over {dist.get_world_size()} ranks"
+        )
     return args
 
 
@@ -115,15 +126,34 @@ def make_loaders(args, train_set, test_set):
         train_set = mg.data.Subset(train_set, range(min(args.limit, len(train_set))))
     if args.test_limit:
         test_set = mg.data.Subset(test_set, range(min(args.test_limit, len(test_set))))
-    common = dict(batch_size=args.batch_size, device=args.device)
-    train = DataLoader(train_set, shuffle=True, seed=args.seed, transform=train_tf, **common)
-    test = DataLoader(test_set, transform=normalize, **common)
-    return train, test
+    return split_loaders(args, train_set, test_set, train_tf, normalize)
+
+
+def split_loaders(args, train_set, test_set, train_tf, test_tf):
+    """Loaders of this rank's share: 1/N of each global batch, every Nth test image."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    common = dict(batch_size=args.batch_size // world, device=args.device)
+    if world == 1:
+        train = DataLoader(train_set, shuffle=True, seed=args.seed, transform=train_tf, **common)
+        return train, DataLoader(test_set, transform=test_tf, **common)
+    sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed)
+    train = DataLoader(train_set, sampler=sampler, transform=train_tf, **common)
+    test_share = mg.data.Subset(test_set, range(rank, len(test_set), world))
+    return train, DataLoader(test_share, transform=test_tf, **common)
+
+
+def data_parallel(model, sync_bn):
+    """The model as DistributedDataParallel under mpiexec (optionally with SyncBatchNorm)."""
+    if dist.get_world_size() == 1:
+        return model
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return DistributedDataParallel(model)
 
 
 def print_epoch(row, model):
     """fit() callback: one line per epoch, as it ends (returns False: never stops training)."""
-    print(
+    say(
         f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
         f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, {row['seconds']:.1f} s",
         flush=True,
@@ -131,17 +161,25 @@ def print_epoch(row, model):
     return False
 
 
+def say(*args, **kwargs):
+    """print() on rank 0 only (every line; the others stay silent)."""
+    if dist.get_rank() == 0:
+        print(*args, **kwargs)
+
+
 def main():
+    dist.init_process_group("mpi")  # under mpiexec: join the other ranks; alone: a world of 1
     args = parse_args()
-    mg.seed(args.seed)
+    mg.seed(args.seed + dist.get_rank())  # own dropout masks; DDP copies rank 0's weights
     train_set, test_set = load_data(args.dataset, args.data)
     train_loader, test_loader = make_loaders(args, train_set, test_set)
-    model = make_model().to(args.device)
+    model = data_parallel(make_model().to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
     scheduler = make_scheduler(args, optimizer, len(train_loader))
-    sizes = f"{len(train_loader.dataset)} train / {len(test_loader.dataset)} test images"
+    sizes = f"{len(train_loader.dataset)} train / {len(test_set)} test images"
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{args.dataset}: {sizes}, device {args.device}, {n_params} parameters")
+    ranks = f", {dist.get_world_size()} ranks" if dist.get_world_size() > 1 else ""
+    say(f"{args.dataset}: {sizes}, device {args.device}{ranks}, {n_params} parameters")
     start = time.perf_counter()
     rows = fit(
         model,
@@ -158,8 +196,8 @@ def main():
     )
     if args.checkpoint:
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
-    print(f"total time: {time.perf_counter() - start:.1f} s")
-    print(f"test accuracy: {rows[-1]['test_acc']:.4f}")
+    say(f"total time: {time.perf_counter() - start:.1f} s")
+    say(f"test accuracy: {rows[-1]['test_acc']:.4f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from minigrad import (
     backend,
     data,
     diagnostics,
+    distributed,
     index_ops,
     inplace,
     nn,
@@ -15,6 +16,7 @@ from minigrad import (
     optim,
     plots,
     train,
+    tune,
 )
 from minigrad import functional as F  # noqa: N812
 from minigrad.backend import cuda_available

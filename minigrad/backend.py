@@ -323,6 +323,73 @@ def set_rng_state(state):
     host_rng().bit_generator.state = state["host"]
 
 
+# --------------------------------------------------------------------------- several processes
+# distributed.py runs one process per core or GPU; these are the parts that depend on the
+# array library: how many threads NumPy's BLAS uses, and NCCL's collectives for CuPy arrays.
+
+
+def _openblas_call(names, *args):
+    """Call the first of `names` found in the OpenBLAS that NumPy loaded; None if none is."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        library = ctypes.CDLL(path)
+        for name in names:
+            if hasattr(library, name):
+                return getattr(library, name)(*args)
+    return None
+
+
+def set_blas_threads(n):
+    """Set the thread count of the OpenBLAS that NumPy loaded; False where none is found.
+
+    The environment variables (OPENBLAS_NUM_THREADS) act only before NumPy is imported; this
+    calls the library's own setter, found among the process's loaded libraries."""
+    names = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads")
+    return _openblas_call(names, int(n)) is not None
+
+
+def blas_threads():
+    """The thread count of NumPy's OpenBLAS, or None where it cannot be asked."""
+    return _openblas_call(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"))
+
+
+def nccl_eligible(a):
+    """True for a CuPy array: NCCL can reduce it on the GPU."""
+    return device_of(a).startswith("cuda")
+
+
+def nccl_communicator(broadcast_bytes, rank, size):
+    """An NCCL communicator over `size` ranks; broadcast_bytes shares rank 0's unique id."""
+    nccl = _cupy().cuda.nccl
+    uid = nccl.get_unique_id() if rank == 0 else (0,) * 128  # ncclUniqueId: 128 bytes
+    raw = bytes(b % 256 for b in uid)
+    uid = tuple(int(b) - 256 if b > 127 else int(b) for b in broadcast_bytes(raw))
+    return nccl.NcclCommunicator(size, uid, rank)
+
+
+def nccl_all_reduce(communicator, a, op, size):
+    """In-place allreduce of contiguous CuPy array `a` ("avg" = sum, then / size)."""
+    cupy = _cupy()
+    nccl = cupy.cuda.nccl
+    types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "int64": nccl.NCCL_INT64}
+    ops = {"sum": nccl.NCCL_SUM, "avg": nccl.NCCL_SUM, "max": nccl.NCCL_MAX}
+    ops.update(min=nccl.NCCL_MIN, product=nccl.NCCL_PROD)
+    if not a.flags.c_contiguous:
+        raise ValueError("nccl_all_reduce: pack the array first (it is not contiguous)")
+    stream = cupy.cuda.get_current_stream().ptr
+    communicator.allReduce(
+        a.data.ptr, a.data.ptr, a.size, types[dtype_name(a.dtype)], ops[op], stream
+    )
+    if op == "avg":
+        a /= size
+
+
 # --------------------------------------------------------------------------- host memory
 
 KEEP_FREED_BYTES = 256 * 2**20

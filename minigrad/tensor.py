@@ -2,14 +2,12 @@
 Read backend.py before this file and creation.py, ops.py after it.
 """
 
-import itertools
 import math
 
 from minigrad import backend
 from minigrad.tensor_methods import TensorMethods, _ToShortcuts
 
 _state = {"grad_enabled": True, "anomaly": False}
-_hook_ids = itertools.count()
 
 
 # --------------------------------------------------------------------------- grad mode
@@ -182,7 +180,7 @@ def _unbroadcast(grad, shape, dtype):
     return grad
 
 
-def _topological_order(roots):
+def _topological_order(*roots):
     """Nodes that need a gradient, every node after all the nodes it consumes (iterative DFS)."""
     order = []
     visited = set()
@@ -212,7 +210,7 @@ def _run_backward(roots, douts, retain_graph, wanted=None):
     for root, dout in zip(roots, douts):
         previous = grads.get(id(root))
         grads[id(root)] = dout if previous is None else previous + dout
-    for node in reversed(_topological_order(roots)):
+    for node in reversed(_topological_order(*roots)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -270,13 +268,16 @@ def _accumulate(node, g):
         node.grad = xp.asarray(g, copy=True)
     else:
         node.grad = node.grad + g
+    if node._post_accumulate_hooks:
+        for hook in list(node._post_accumulate_hooks.values()):
+            hook(node)
 
 
 # --------------------------------------------------------------------------- Tensor
 
 
 class RemovableHandle:
-    """Returned by register_hook and the Module hook registrations; remove() unregisters."""
+    """Returned by the register_*_hook methods; remove() unregisters the hook."""
 
     def __init__(self, hooks, key):
         self._hooks = hooks
@@ -293,6 +294,7 @@ class Tensor(_ToShortcuts, TensorMethods):
 
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
     _hooks = None  # gradient hooks: a dict once register_hook() is called
+    _post_accumulate_hooks = None  # a dict once a hook is registered
 
     def __init__(self, data, requires_grad=False):
         self.data = data
@@ -406,6 +408,18 @@ class Tensor(_ToShortcuts, TensorMethods):
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
         self._retain_grad = True
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs each time backward() has accumulated into this leaf's .grad.
+
+        DistributedDataParallel starts its gradient reductions this way."""
+        if not self.is_leaf:
+            raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        key = object()
+        self._post_accumulate_hooks[key] = hook
+        return RemovableHandle(self._post_accumulate_hooks, key)
+
     # ----- autograd
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad, weighted by `gradient`."""
@@ -421,7 +435,7 @@ class Tensor(_ToShortcuts, TensorMethods):
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         if self._hooks is None:
             self._hooks = {}
-        key = next(_hook_ids)
+        key = object()
         self._hooks[key] = hook
         return RemovableHandle(self._hooks, key)
 

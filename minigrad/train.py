@@ -3,6 +3,10 @@ training log, and a short fit()/evaluate() loop. Read diagnostics.py next, then 
 
 Per-step code never waits for the device: metrics return 0-d Tensors, and RunningAverage sums
 them on the device; the host reads the sums once per epoch (or log interval).
+
+Under mpiexec (see distributed.py) every rank runs fit/evaluate on its share of the data: the
+metrics are summed over the ranks, so they describe the whole data set; rank 0 alone prints,
+logs and writes checkpoints, and a checkpoint restores every rank.
 """
 
 import csv
@@ -15,7 +19,7 @@ import time
 
 import numpy as np
 
-from minigrad import backend
+from minigrad import backend, distributed
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -124,6 +128,15 @@ class RunningAverage:
         self.total = self.total + value * n
         self.count += n
 
+    def all_reduce(self):
+        """Sum the totals and counts of every rank (distributed.py): afterwards value() is the
+        average over all ranks' samples. Every rank must call it; a no-op in a world of one."""
+        if distributed.get_world_size() == 1:
+            return
+        sums = np.array([float(_host(self.total)) if self.count else 0.0, self.count])
+        distributed.all_reduce(sums, "sum")
+        self.total, self.count = float(sums[0]), int(sums[1])
+
     def value(self):
         """The average so far as a Python float (NaN before the first update); a host sync."""
         if self.count == 0:
@@ -140,6 +153,11 @@ class MetricTracker:
     def update(self, n=1, **values):
         for name, value in values.items():
             self.averages.setdefault(name, RunningAverage()).update(value, n)
+
+    def all_reduce(self):
+        """Sum every average over the ranks (see RunningAverage.all_reduce)."""
+        for average in self.averages.values():
+            average.all_reduce()
 
     def compute(self):
         return {name: average.value() for name, average in self.averages.items()}
@@ -280,23 +298,51 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=None, loa
 
     The write is atomic (minigrad.save), so a crash mid-save keeps the previous checkpoint.
     RNG states hold 128-bit ints: they are stored as JSON text, which keeps every digit.
-    `loader`: a DataLoader built with its own seed, whose generator is saved too."""
+    `loader`: a DataLoader built with its own seed, whose generator is saved too.
+    With several ranks, call it on every rank: each rank's RNG states are gathered and rank 0
+    writes the file; every rank returns once it is written."""
     from minigrad import serialization
 
+    rng = _every_rank(backend.get_rng_state())
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "epoch": epoch,
         "model": model.state_dict(),
-        "rng": json.dumps(backend.get_rng_state()),
+        "rng": json.dumps(rng[0]),
         "extra": extra,
     }
+    if len(rng) > 1:
+        checkpoint["rng_per_rank"] = json.dumps(rng)
     if optimizer is not None:
         checkpoint["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         checkpoint["scheduler"] = scheduler.state_dict()
     if getattr(loader, "rng", None) is not None:
-        checkpoint["loader_rng"] = json.dumps(loader.rng.bit_generator.state)
-    serialization.save(checkpoint, path)
+        loader_rng = _every_rank(loader.rng.bit_generator.state)
+        checkpoint["loader_rng"] = json.dumps(loader_rng[0])
+        if len(loader_rng) > 1:
+            checkpoint["loader_rng_per_rank"] = json.dumps(loader_rng)
+    if distributed.get_rank() == 0:
+        serialization.save(checkpoint, path)
+    distributed.barrier()
+
+
+def _every_rank(state):
+    """[rank 0's state, rank 1's, ...]: a JSON-able value gathered from every rank."""
+    states = [None] * distributed.get_world_size()
+    distributed.all_gather_object(states, state)
+    return states
+
+
+def _this_ranks(checkpoint, key):
+    """The state saved under `key` for this rank (its own when the checkpoint has one per
+    rank of a group of the same size, else rank 0's)."""
+    per_rank = checkpoint.get(key + "_per_rank")
+    if per_rank is not None:
+        states = json.loads(per_rank)
+        if len(states) == distributed.get_world_size():
+            return states[distributed.get_rank()]
+    return json.loads(checkpoint[key])
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None, device=None, loader=None):
@@ -318,9 +364,9 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, device=None, lo
         if name not in checkpoint:
             raise KeyError(f"load_checkpoint: {path} holds no {name} state")
         target.load_state_dict(checkpoint[name])
-    backend.set_rng_state(json.loads(checkpoint["rng"]))
+    backend.set_rng_state(_this_ranks(checkpoint, "rng"))
     if getattr(loader, "rng", None) is not None and "loader_rng" in checkpoint:
-        loader.rng.bit_generator.state = json.loads(checkpoint["loader_rng"])
+        loader.rng.bit_generator.state = _this_ranks(checkpoint, "loader_rng")
     return checkpoint
 
 
@@ -331,7 +377,8 @@ class TrainingLog:
     """One row per epoch, kept in memory and appended (flushed) to PATH.csv and PATH.jsonl.
 
     The CSV has fixed columns (others go to the JSON lines only); resume=True appends to
-    existing files instead of starting them afresh. path=None keeps the rows in memory."""
+    existing files instead of starting them afresh. path=None keeps the rows in memory, as
+    every rank but rank 0 does when several processes train together (distributed.py)."""
 
     COLUMNS = ("epoch", "train_loss", "test_loss", "test_acc", "lr", "seconds")
 
@@ -348,7 +395,9 @@ class TrainingLog:
         self.json_path = stem + ".jsonl"
         if resume and os.path.exists(self.json_path):
             self.rows = TrainingLog.read(self.json_path).rows
-        else:
+        if distributed.get_rank() != 0:
+            self.csv_path = self.json_path = None
+        elif not (resume and os.path.exists(self.json_path)):
             os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
@@ -396,7 +445,8 @@ def _restore_modes(modes):
 
 def evaluate(model, loader, loss_fn):
     """{"loss": mean loss, "acc": accuracy (integer targets only)} over `loader`, in eval mode
-    under no_grad; the model's previous train/eval modes are restored afterwards."""
+    under no_grad; the model's previous train/eval modes are restored afterwards.
+    With several ranks, each evaluates its own `loader` and the result covers all of them."""
     modes = _modes(model)
     model.eval()
     tracker = MetricTracker()
@@ -410,6 +460,7 @@ def evaluate(model, loader, loss_fn):
                 tracker.update(n=y.shape[0], **metrics)
     finally:
         _restore_modes(modes)
+    tracker.all_reduce()
     return tracker.compute()
 
 
@@ -431,6 +482,7 @@ def _train_epoch(model, optimizer, loss_fn, batches, clip_grad_norm, batch_sched
         if batch_scheduler is not None:
             batch_scheduler.step()
         average.update(loss, n=y.shape[0])
+    average.all_reduce()
     return average.value()
 
 
@@ -491,11 +543,17 @@ def fit(
     after every optimizer step when scheduler_per_batch is True (OneCycleLR, warm-ups);
     callbacks run as cb(row, model) after each epoch and stop training by returning True, as
     early_stopping does. The monitored loss is test_loss, or train_loss without val_loader.
-    To resume: start_epoch=load_checkpoint(...)["epoch"]."""
+    To resume: start_epoch=load_checkpoint(...)["epoch"].
+    With several ranks (distributed.py): call it on every rank, each with its share of the
+    data (DistributedSampler); rows hold the metrics of all ranks, and only rank 0 shows
+    progress and writes the log. A loader whose sampler has set_epoch() gets it every epoch."""
+    main_rank = distributed.get_rank() == 0
+    progress = progress and main_rank
     batch_scheduler = scheduler if scheduler_per_batch else None
     epoch_scheduler = None if scheduler_per_batch else scheduler
     rows = []
     for epoch in range(start_epoch + 1, epochs + 1):
+        _set_sampler_epoch(train_loader, epoch)
         batches = _progress(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress)
         row = {"epoch": epoch}
         row.update(
@@ -515,6 +573,13 @@ def fit(
     if early_stopping is not None and early_stopping.restore_best_weights:
         early_stopping.restore(model)
     return rows
+
+
+def _set_sampler_epoch(loader, epoch):
+    """DistributedSampler draws each epoch's permutation from seed + epoch."""
+    set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
+    if set_epoch is not None:
+        set_epoch(epoch)
 
 
 def _summary(row):

@@ -1,6 +1,8 @@
 """The benchmark suite's own correctness: the hand-written NumPy CNN that engine overhead is
 measured against computes what minigrad (and PyTorch, when installed) compute."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -40,3 +42,14 @@ def test_suite_runs_and_prints_a_table(capsys):
     row = next(line for line in out.splitlines() if line.startswith("| Adam step"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "ms" and float(cells[2]) > 0 and float(cells[4]) > 0  # minigrad, NumPy
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="needs mpiexec (distributed extra)")
+def test_ddp_benchmark_worker_reports_times_and_communication():
+    from benchmarks import ddp
+
+    result = ddp.run_worker("mnist", "minigrad", steps=2, ranks=2)
+    assert len(result["times"]) == 2 and min(result["times"]) > 0
+    assert 0 < result["comm"] < 1
+    table = ddp.format_results({"mnist": {"minigrad 1 process": (100.0, None)}}, 2)
+    assert "| examples/train_mnist.py make_model | 100 | - | - | - | - | - |" in table

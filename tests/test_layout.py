@@ -31,6 +31,15 @@ def test_only_backend_imports_cupy(path):
     assert not found, f"{path.name} imports {found}; device specifics belong in backend.py"
 
 
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_distributed_imports_mpi4py(path):
+    if path.name == "distributed.py" and path.parent == PACKAGE:
+        return
+    assert "mpi4py" not in set(imported_modules(path)), (
+        f"{path.name} imports mpi4py; process-group code belongs in distributed.py"
+    )
+
+
 def device_math_sources():
     for entry in DEVICE_MATH:
         target = PACKAGE / entry

@@ -1,6 +1,8 @@
 """The README's code blocks run as written (so the tour stays true as the code changes)."""
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,11 @@ def test_readme_has_python_examples():
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    namespace = {}
+    # the blocks run as one importable module, as a user's script would: worker processes
+    # (minigrad.tune's default executor) find the functions the blocks define by name
+    module = types.ModuleType("readme_blocks")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     for block in python_blocks()[: index + 1]:  # later blocks build on earlier ones
         exec(compile(block, f"README block {index}", "exec"), namespace)
     for name, value in list(namespace.items()):
@@ -31,4 +37,4 @@ def test_readme_starts_with_the_two_setup_commands():
     lines = README.read_text().splitlines()
     block = lines[lines.index("```bash") + 1 : lines.index("```bash") + 3]
     assert block[0].startswith("python -m pip install -e . && python examples/train_mnist.py")
-    assert block[1] == 'python -m pip install -e ".[dev]" && python -m pytest'
+    assert block[1] == 'python -m pip install -e ".[dev,distributed]" && python -m pytest'

@@ -1,6 +1,6 @@
 """nn: layers that own parameters and state. Each file adds its import here."""
 
-from minigrad.nn import init, utils  # noqa: F401
+from minigrad.nn import init, parallel, utils  # noqa: F401
 from minigrad.nn.activations import (  # noqa: F401
     CELU,
     ELU,
@@ -78,3 +78,4 @@ from minigrad.nn.normalization import (  # noqa: F401
     LayerNorm,
     RMSNorm,
 )
+from minigrad.nn.sync_batchnorm import SyncBatchNorm  # noqa: F401
