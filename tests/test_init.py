@@ -130,3 +130,11 @@ def test_errors():
         init.normal_(minigrad.tensor(np.arange(4)))
     with pytest.raises(ValueError, match="'fan_avg'"):
         init.kaiming_uniform_(big((3, 3)), mode="fan_avg")
+
+
+def test_init_writes_into_the_parameter_array():
+    layer = minigrad.nn.Linear(4, 3)
+    array, version = layer.weight.data, layer.weight._version
+    init.constant_(layer.weight, 0.5)
+    assert layer.weight.data is array and layer.weight._version == version + 1
+    np.testing.assert_array_equal(layer.weight.numpy(), np.full((3, 4), 0.5, np.float32))

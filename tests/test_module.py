@@ -314,3 +314,14 @@ def test_module_list_and_dict():
     d = ModuleDict({"enc": Affine(2, 3), "dec": Affine(3, 2)})
     assert list(d) == ["enc", "dec"] and "enc" in d
     assert [k for k in d.state_dict()][0] == "enc.weight"
+
+
+def test_load_state_dict_writes_into_the_existing_arrays():
+    model = minigrad.nn.Linear(3, 2)
+    arrays = [p.data for p in model.parameters()]
+    versions = [p._version for p in model.parameters()]
+    saved = {k: v * 0 + 1.5 for k, v in model.state_dict().items()}
+    model.load_state_dict(saved)
+    for p, a, v in zip(model.parameters(), arrays, versions):
+        assert p.data is a and p._version == v + 1
+        np.testing.assert_array_equal(p.numpy(), np.full(p.shape, 1.5, np.float32))

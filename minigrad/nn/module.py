@@ -459,10 +459,10 @@ def _move(t, device, dtype):
 
 
 def _copy_into(t, array):
-    """t.data = a fresh copy of `array` on t's device, cast to t's dtype (never aliased)."""
+    """Copy `array` into t's own array (moved to t's device, cast to its dtype; never aliased),
+    so optimizers and earlier state_dict() results see the loaded values."""
     with no_grad():
-        data = backend.to_device(array, t.device, dtype=t.dtype)
-        t.data = backend.xp_of(data).asarray(data, copy=True)
+        t.copy_(backend.to_device(array, t.device))
 
 
 def _zeros(shape, device, dtype):
