@@ -93,6 +93,15 @@ from minigrad.tensor import Function, Tensor, detect_anomaly, enable_grad, is_gr
 
 __version__ = "0.1.0"
 
+# dtypes under PyTorch's names; minigrad spells a dtype by its name, so x.dtype == mg.float32
+float16 = half = "float16"
+float32 = float = "float32"  # noqa: A001
+float64 = double = "float64"
+int32 = int = "int32"  # noqa: A001
+int64 = long = "int64"
+uint8 = "uint8"
+bool = "bool"  # noqa: A001
+
 
 def seed(n):
     """Seed every random number generator minigrad uses (all devices)."""

@@ -86,6 +86,8 @@ def getitem(x, index):
             items = items + (Ellipsis,)  # the array API wants every axis addressed
         return BasicIndex.apply(x, items)
     items = index if isinstance(index, tuple) else (index,)
+    if isinstance(items[0], int):  # x[0, ids] is x[0][ids]: the int removes the first axis
+        return getitem(getitem(x, items[0]), items[1:])
     converted = []
     for item in items:
         converted.extend(_device_index(item, x.device))

@@ -325,7 +325,8 @@ class Tensor(_ToShortcuts, TensorMethods):
 
     @property
     def is_leaf(self):
-        return self._ctx is None
+        """True unless an op made this tensor (a backward that freed the op does not count)."""
+        return self._ctx is None and not self._freed
 
     @property
     def _version(self):

@@ -28,6 +28,24 @@ class TensorMethods:
     """Mixed into Tensor: math, reductions, shapes, indexing ops, casts and in-place updates."""
 
     # ----- elementwise math
+    def add(self, other, *, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self**exponent
+
+    def neg(self):
+        return -self
+
     def exp(self):
         return mg.ops.exp(self)
 
@@ -112,6 +130,12 @@ class TensorMethods:
 
     def transpose(self, dim0, dim1):
         return mg.ops.transpose(self, dim0, dim1)
+
+    def t(self):
+        """The transpose of a matrix (a vector stays as it is), PyTorch's t()."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects at most 2 dims, got shape {self.shape}; use transpose")
+        return self.T
 
     def permute(self, *dims):
         return mg.ops.permute(self, shape_args(dims))
