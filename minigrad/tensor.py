@@ -415,11 +415,7 @@ class Tensor(_ToShortcuts, TensorMethods):
         DistributedDataParallel starts its gradient reductions this way."""
         if not self.is_leaf:
             raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors")
-        if self._post_accumulate_hooks is None:
-            self._post_accumulate_hooks = {}
-        key = object()
-        self._post_accumulate_hooks[key] = hook
-        return RemovableHandle(self._post_accumulate_hooks, key)
+        return _add_hook(self, "_post_accumulate_hooks", hook)
 
     # ----- autograd
     def backward(self, gradient=None, retain_graph=False):
@@ -434,11 +430,7 @@ class Tensor(_ToShortcuts, TensorMethods):
         whose remove() unregisters it."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        if self._hooks is None:
-            self._hooks = {}
-        key = object()
-        self._hooks[key] = hook
-        return RemovableHandle(self._hooks, key)
+        return _add_hook(self, "_hooks", hook)
 
     # ----- operators (the math lives in ops.py; x += y and x[i] = v are in tensor_methods.py)
     def __add__(self, other):
@@ -520,6 +512,14 @@ class Tensor(_ToShortcuts, TensorMethods):
 
     def __int__(self):
         return int(self.item())
+
+
+def _add_hook(t, table, hook):
+    """Put `hook` in the dict t.<table> (made on first use); return its removal handle."""
+    hooks = t.__dict__.setdefault(table, {})
+    key = object()
+    hooks[key] = hook
+    return RemovableHandle(hooks, key)
 
 
 def _output_grad(output, gradient):
