@@ -159,9 +159,11 @@ def chunk(x, chunks, dim=0):
 def _index_array(index, device, fn):
     """An integer index (Tensor, array or list) as an int64 array on `device`."""
     data = index.data if isinstance(index, Tensor) else index
-    (array,) = backend.index_arrays(data, device)
-    if backend.dtype_name(array.dtype) == "bool":
+    if isinstance(data, list):
+        data = backend.to_device(data, "cpu")
+    if backend.dtype_name(data.dtype) == "bool":
         raise TypeError(f"{fn}: index must hold integers, got booleans")
+    (array,) = backend.index_arrays(data, device)
     return array
 
 

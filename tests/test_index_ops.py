@@ -176,3 +176,11 @@ def test_max_and_min_along_a_dim_are_named_pairs(device):
     assert result.values.tolist() == [5.0, 7.0] and result.indices.tolist() == [1, 0]
     values, indices = x.min(0)
     assert values.tolist() == [1.0, 0.0] and indices.tolist() == [0, 1]
+
+
+def test_gather_and_scatter_refuse_boolean_indices(device):
+    (x,) = on(device, np.zeros(3))
+    with pytest.raises(TypeError, match="index must hold integers"):
+        x.gather(0, mg.tensor([True, False], device=device))
+    with pytest.raises(TypeError, match="index must hold integers"):
+        x.scatter(0, np.array([True]), value=1.0)
