@@ -1,5 +1,6 @@
-"""Tensor, Function and the reverse-mode engine: backward() walks the graph once, outputs first.
-Read backend.py before this file and creation.py, ops.py after it.
+"""Tensor, Function and the reverse-mode engine: backward() walks the graph once, outputs first,
+running gradient hooks and refusing values changed in place since an op saved them (version
+counters). Read backend.py before this file; tensor_methods.py, creation.py, ops.py after it.
 """
 
 import math
