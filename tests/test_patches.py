@@ -88,8 +88,26 @@ def test_pad_has_pytorchs_signature(x, pads, device):
     value_ref = lambda v: np.pad(v, widths, constant_values=-1.0)  # noqa: E731
     assert_forward(lambda t: F.pad(t, pads, "constant", -1.0), value_ref, [x], device)
     gradcheck(lambda t: F.pad(t, pads, value=2.0), [x], device=device)
-    with pytest.raises(NotImplementedError, match="only mode='constant'"):
-        F.pad(on(device, x)[0], pads, mode="reflect")
+    with pytest.raises(ValueError, match="mode must be"):
+        F.pad(on(device, x)[0], pads, mode="mirror")
+
+
+NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+@pytest.mark.parametrize("mode", list(NUMPY_MODES))
+@given(x=mt.arrays(mt.shapes(2, 3, min_side=3, max_side=4)), data=st.data())
+def test_pad_modes_that_copy_entries(mode, x, data, device):
+    pads = [data.draw(st.integers(0, 2)) for _ in range(4)]
+    widths = [(0, 0)] * (x.ndim - 2) + [(pads[2], pads[3]), (pads[0], pads[1])]
+    ref = lambda v: np.pad(v, widths, mode=NUMPY_MODES[mode])  # noqa: E731
+    assert_forward(lambda t: F.pad(t, pads, mode=mode), ref, [x], device)
+    gradcheck(lambda t: F.pad(t, pads, mode=mode), [x], device=device)
+
+
+def test_reflect_padding_must_be_smaller_than_the_side(device):
+    with pytest.raises(ValueError, match=r"reflect padding \(3, 0\) must be < the size 3"):
+        F.pad(mg.zeros(1, 3, device=device), (3, 0), mode="reflect")
 
 
 def test_one_hot(device):

@@ -1,5 +1,6 @@
-"""F.pad, F.unfold (sliding patches as columns, the im2col of a convolution) and F.fold (its
-adjoint: columns summed back into an image). Read conv.py first; nn/ comes next.
+"""F.pad (constant, reflect, replicate, circular), F.unfold (sliding patches as columns, the
+im2col of a convolution) and F.fold (its adjoint: columns summed back into an image).
+Read conv.py first; nn/ comes next.
 
 unfold's columns are ordered as PyTorch's: row c*KH*KW + i*KW + j of the (B, C*KH*KW, L)
 result holds channel c at kernel offset (i, j) for every one of the L = OH*OW windows.
@@ -14,12 +15,40 @@ from minigrad.tensor import Function, Tensor
 # --------------------------------------------------------------------------- pad
 
 
+def _source_positions(n, before, after, mode):
+    """For each position of a padded axis, the input position it copies (PyTorch's modes)."""
+    if mode == "reflect" and max(before, after) >= n:
+        raise ValueError(f"pad: reflect padding ({before}, {after}) must be < the size {n}")
+    if mode == "circular" and max(before, after) > n:
+        raise ValueError(f"pad: circular padding ({before}, {after}) must be <= the size {n}")
+    positions = range(-before, n + after)
+    if mode == "reflect":  # mirror at the edge without repeating it: -1 -> 1, n -> n - 2
+        return [n - 1 - abs(n - 1 - abs(i)) for i in positions]
+    if mode == "replicate":
+        return [min(max(i, 0), n - 1) for i in positions]
+    return [i % n for i in positions]  # circular
+
+
 def pad(input, pad, mode="constant", value=None):
     """PyTorch's F.pad: `pad` lists (before, after) pairs starting from the LAST dimension.
-    Only mode="constant" (value, default 0) is supported."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is supported, got mode={mode!r}")
-    return ops.pad(input, pad, 0.0 if value is None else value)
+
+    mode="constant" fills with `value` (default 0); "reflect", "replicate" and "circular"
+    copy entries of the input, so their gradients add up where an entry is copied twice."""
+    if mode == "constant":
+        return ops.pad(input, pad, 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(
+            f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}"
+        )
+    if len(pad) % 2 or len(pad) // 2 > input.ndim or any(p < 0 for p in pad):
+        raise ValueError(f"pad: {pad} must hold (before, after) pairs >= 0 for the last dims")
+    y = input
+    for k in range(len(pad) // 2):
+        dim = input.ndim - 1 - k
+        index = _source_positions(input.shape[dim], pad[2 * k], pad[2 * k + 1], mode)
+        # an integer-array index picks along the first axis: move `dim` there and back
+        y = y.transpose(0, dim)[index].transpose(0, dim)
+    return y
 
 
 # --------------------------------------------------------------------------- configuration

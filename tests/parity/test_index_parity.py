@@ -83,6 +83,14 @@ CASES = {
         lambda a: F.pad(a, (1, 2, 0, 1), "constant", 0.5),
         lambda a: TF.pad(a, (1, 2, 0, 1), "constant", 0.5),
     ),
+    "pad_modes": both(
+        lambda a: sum(
+            F.pad(a[None], (2, 1, 1, 2), m) for m in ("reflect", "replicate", "circular")
+        ),
+        lambda a: sum(
+            TF.pad(a[None], (2, 1, 1, 2), m) for m in ("reflect", "replicate", "circular")
+        ),
+    ),
     "unfold": both(
         lambda x: F.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=(2, 1)),
         lambda x: TF.unfold(x, (2, 3), dilation=(1, 2), padding=1, stride=(2, 1)),
