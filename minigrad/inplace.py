@@ -13,7 +13,10 @@ by one routine, _update:
   recorded: x becomes the output of the op applied to its old self, so gradients flow through
   it. The old array is left as it was (ops may have saved it) and x gets a new one; so views
   of x taken before the update keep the old values, where PyTorch would change them too.
-  Ops that used x before the update raise at backward, as its version changed.
+  Ops that used x before the update are handed the old value (so `h[0] = h[0] * 3` works);
+  if x was a leaf then, they raise at backward instead, as its version changed. A view in a
+  graph (h[0], h.view(-1)) is refused rather than updated apart from its base: write
+  through the base instead (h[0] = ...).
 """
 
 from minigrad import backend, index_ops
@@ -52,6 +55,16 @@ def _write(x, array):
     x._version_counter[0] += 1
 
 
+def _hand_over(x, old):
+    """The ops that used x before the update used its old value: point their edges at `old`."""
+    for ref in x._consumers or ():
+        fn = ref()
+        if fn is not None:
+            fn.parents = tuple(old if p is x else p for p in fn.parents)
+    old._consumers = (x._consumers or []) + (old._consumers or [])
+    x._consumers = None
+
+
 def _record(x, name, op, others):
     """Outside no_grad: x becomes op(old x, *others), a node in the graph."""
     old = Tensor(x.data, x.requires_grad)
@@ -60,9 +73,11 @@ def _record(x, name, op, others):
     _check_result(x, new, name)
     if new.dtype != x.dtype:
         new = new.to(dtype=x.dtype)
+    _hand_over(x, old)
     x.data, x._ctx, x.requires_grad = new.data, new._ctx, new.requires_grad
     x._freed = False
-    # a new array and a new count, one ahead: the ops that used the old x see the change
+    # a new array and a new count, one ahead: an op that used x and was not handed over to
+    # `old` (x was a leaf then) sees the change at backward and raises
     x._version_counter = [old._version + 1]
 
 
@@ -75,6 +90,11 @@ def _update(x, name, op, *others):
     )
     if needs_graph and x.is_leaf and x.requires_grad:
         raise RuntimeError(LEAF_ERROR)
+    if needs_graph and x._ctx is not None and x._ctx.view:
+        raise RuntimeError(
+            f"{name}: {type(x._ctx).__name__} made this tensor a view of another one that "
+            "requires grad; outside no_grad, change the base tensor instead (h[index] = value)"
+        )
     if needs_graph:
         _record(x, name, op, others)
         return x

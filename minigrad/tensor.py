@@ -4,6 +4,7 @@ counters). Read backend.py before this file; tensor_methods.py, creation.py, ops
 """
 
 import math
+import weakref
 
 from minigrad import backend
 from minigrad.tensor_methods import TensorMethods, _ToShortcuts
@@ -108,6 +109,7 @@ class Function:
         if any(fn.needs_input_grad):
             fn.parents = args
             fn.versions = _versions(args)
+            _note_consumer(fn, args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
             result.requires_grad = True
@@ -140,6 +142,16 @@ def _first_tensor(args):
 def _versions(args):
     """The version of every Tensor argument (None for the rest), recorded when a node is built."""
     return [a._version_counter[0] if isinstance(a, Tensor) else None for a in args]
+
+
+def _note_consumer(fn, args):
+    """Tell each graph tensor among args that fn used it (by a weak reference, so no cycle):
+    an in-place update recorded later points fn at the value it really used (inplace.py)."""
+    for a in args:
+        if isinstance(a, Tensor) and a._ctx is not None:
+            if a._consumers is None:
+                a._consumers = []
+            a._consumers.append(weakref.ref(fn))
 
 
 def _check_versions(fn):
@@ -296,6 +308,7 @@ class Tensor(_ToShortcuts, TensorMethods):
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
     _hooks = None  # gradient hooks: a dict once register_hook() is called
     _post_accumulate_hooks = None  # a dict once a hook is registered
+    _consumers = None  # weak references to the nodes that used this graph tensor
 
     def __init__(self, data, requires_grad=False):
         self.data = data

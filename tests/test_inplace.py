@@ -154,13 +154,34 @@ def test_updates_after_backward_and_on_unsaved_tensors_are_fine(device):
     np.testing.assert_allclose(backend.to_host(w.grad), [5.0, 5.0, 5.0])
 
 
-def test_consumer_of_the_old_value_raises_after_a_recorded_update(device):
+def test_a_view_in_a_graph_is_refused_and_its_base_takes_the_update(device):
+    (w,) = on(device, np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    h = w * 2
+    with pytest.raises(RuntimeError, match="BasicIndex made this tensor a view"):
+        h[0].mul_(3.0)
+    with pytest.raises(RuntimeError, match="Reshape made this tensor a view"):
+        h.view(-1).zero_()
+    h[0] = h[0] * 3.0
+    h.sum().backward()
+    np.testing.assert_allclose(backend.to_host(w.grad), [[6.0, 6.0], [2.0, 2.0]])
+
+
+def test_ops_that_used_the_old_value_keep_it_after_a_recorded_update(device):
     (w,) = on(device, np.array([1.0, 2.0]), requires_grad=True)
     h = w * 2
-    doubled = h * 5  # uses the old h
+    tenfold = h * 5  # uses the old h
     h.mul_(3)
+    (tenfold + h).sum().backward()  # 10 w + 6 w
+    np.testing.assert_allclose(backend.to_host(w.grad), [16.0, 16.0])
+
+
+def test_a_buffer_used_before_it_joined_the_graph_raises(device):
+    (w,) = on(device, np.array([1.0, 2.0]), requires_grad=True)
+    buffer = mg.ones(2, dtype="float64", device=device)
+    y = buffer * w  # buffer was a leaf outside the graph here
+    buffer[0] = w[0]
     with pytest.raises(RuntimeError, match=STALE):
-        (doubled + h).sum().backward()
+        (y + buffer).sum().backward()
 
 
 # --------------------------------------------------------------------------- the manual SGD loop

@@ -203,6 +203,17 @@ def in_place_on_graph_tensors(lib, nn, F, optim):
 
 
 @snippet
+def update_a_slice_from_itself(lib, nn, F, optim):
+    w = lib.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    h = w * 2
+    before = h.sum(dim=1)  # uses h before the update
+    h[:, 0] = h[:, 0] * 3
+    h += h.detach()
+    (h.tanh().sum() + before.exp().sum()).backward()
+    return h, w.grad
+
+
+@snippet
 def leaf_refuses_in_place(lib, nn, F, optim):
     w = lib.ones(2, requires_grad=True)
     try:
