@@ -13,11 +13,13 @@ by one routine, _update:
   recorded: x becomes the output of the op applied to its old self, so gradients flow through
   it. The old array is left as it was (ops may have saved it) and x gets a new one; so views
   of x taken before the update keep the old values, where PyTorch would change them too.
-  Ops that used x before the update are handed the old value (so `h[0] = h[0] * 3` works);
-  if x was a leaf then, they raise at backward instead, as its version changed. A view in a
+  Ops that used x before the update find its old value at backward through the version
+  they saw (so `h[0] = h[0] * 3` works as in PyTorch). A view in a
   graph (h[0], h.view(-1)) is refused rather than updated apart from its base: write
   through the base instead (h[0] = ...).
 """
+
+import weakref
 
 from minigrad import backend, index_ops
 from minigrad.tensor import Tensor, is_grad_enabled, no_grad
@@ -55,14 +57,12 @@ def _write(x, array):
     x._version_counter[0] += 1
 
 
-def _hand_over(x, old):
-    """The ops that used x before the update used its old value: point their edges at `old`."""
-    for ref in x._consumers or ():
-        fn = ref()
-        if fn is not None:
-            fn.parents = tuple(old if p is x else p for p in fn.parents)
-    old._consumers = (x._consumers or []) + (old._consumers or [])
-    x._consumers = None
+def _remember(x, old):
+    """Let ops that used x before this update find its old value at backward (tensor.py's
+    _check_versions): a weak reference under the version they saw; the graph keeps it alive."""
+    earlier = {v: r for v, r in x.__dict__.get("_earlier", {}).items() if r() is not None}
+    earlier[old._version] = weakref.ref(old)
+    x._earlier = earlier
 
 
 def _record(x, name, op, others):
@@ -73,11 +73,10 @@ def _record(x, name, op, others):
     _check_result(x, new, name)
     if new.dtype != x.dtype:
         new = new.to(dtype=x.dtype)
-    _hand_over(x, old)
+    _remember(x, old)
     x.data, x._ctx, x.requires_grad = new.data, new._ctx, new.requires_grad
     x._freed = False
-    # a new array and a new count, one ahead: an op that used x and was not handed over to
-    # `old` (x was a leaf then) sees the change at backward and raises
+    # a new array and a new count, one ahead: an op that used x before sees the change
     x._version_counter = [old._version + 1]
 
 

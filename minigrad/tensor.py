@@ -4,7 +4,6 @@ counters). Read backend.py before this file; tensor_methods.py, creation.py, ops
 """
 
 import math
-import weakref
 
 from minigrad import backend
 from minigrad.tensor_methods import TensorMethods, _ToShortcuts
@@ -109,7 +108,6 @@ class Function:
         if any(fn.needs_input_grad):
             fn.parents = args
             fn.versions = _versions(args)
-            _note_consumer(fn, args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
             result.requires_grad = True
@@ -144,20 +142,15 @@ def _versions(args):
     return [a._version_counter[0] if isinstance(a, Tensor) else None for a in args]
 
 
-def _note_consumer(fn, args):
-    """Tell each graph tensor among args that fn used it (by a weak reference, so no cycle):
-    an in-place update recorded later points fn at the value it really used (inplace.py)."""
-    for a in args:
-        if isinstance(a, Tensor) and a._ctx is not None:
-            if a._consumers is None:
-                a._consumers = []
-            a._consumers.append(weakref.ref(fn))
-
-
 def _check_versions(fn):
     """Raise if an array this node may have saved was changed in place after it was built.
 
-    One int compare per input (and one for the output, which ops like exp save)."""
+    One int compare per input (and one for the output, which ops like exp save). An input
+    that a recorded in-place update moved on (inplace.py) is swapped for the value the node
+    used, which that update kept unchanged."""
+    if fn.versions == _versions(fn.parents) and fn.output_counter[0] == fn.output_version:
+        return
+    fn.parents = tuple(_as_seen(p, v) for p, v in zip(fn.parents, fn.versions))
     if fn.versions == _versions(fn.parents) and fn.output_counter[0] == fn.output_version:
         return
     raise RuntimeError(
@@ -166,6 +159,14 @@ def _check_versions(fn):
         "the op saved it for backward; compute on a clone() or do the in-place change "
         "after backward()"
     )
+
+
+def _as_seen(t, version):
+    """The tensor `t` was at `version`, if a recorded in-place update kept it, else t."""
+    earlier = t.__dict__.get("_earlier") if isinstance(t, Tensor) else None
+    ref = earlier.get(version) if earlier else None
+    seen = ref() if ref is not None else None
+    return t if seen is None else seen
 
 
 def _as_array(a, ref):
@@ -193,8 +194,11 @@ def _unbroadcast(grad, shape, dtype):
     return grad
 
 
-def _topological_order(*roots):
-    """Nodes that need a gradient, every node after all the nodes it consumes (iterative DFS)."""
+def _topological_order(*roots, check_versions=False):
+    """Nodes that need a gradient, every node after all the nodes it consumes (iterative DFS).
+
+    With check_versions, each node's inputs are checked (and swapped for the values that
+    recorded in-place updates kept) before the walk follows them."""
     order = []
     visited = set()
     stack = [(root, False) for root in roots]
@@ -208,6 +212,8 @@ def _topological_order(*roots):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
+            if check_versions:
+                _check_versions(node._ctx)
             for parent in node._ctx.parents:
                 if isinstance(parent, Tensor) and parent.requires_grad:
                     stack.append((parent, False))
@@ -223,7 +229,7 @@ def _run_backward(roots, douts, retain_graph, wanted=None):
     for root, dout in zip(roots, douts):
         previous = grads.get(id(root))
         grads[id(root)] = dout if previous is None else previous + dout
-    for node in reversed(_topological_order(*roots)):
+    for node in reversed(_topological_order(*roots, check_versions=True)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -242,7 +248,6 @@ def _run_backward(roots, douts, retain_graph, wanted=None):
             _accumulate(node, g)
         if fn is None:
             continue
-        _check_versions(fn)
         input_grads = fn.backward(g)
         if _state["anomaly"]:
             for dx in input_grads:
@@ -308,7 +313,6 @@ class Tensor(_ToShortcuts, TensorMethods):
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
     _hooks = None  # gradient hooks: a dict once register_hook() is called
     _post_accumulate_hooks = None  # a dict once a hook is registered
-    _consumers = None  # weak references to the nodes that used this graph tensor
 
     def __init__(self, data, requires_grad=False):
         self.data = data
