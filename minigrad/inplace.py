@@ -14,9 +14,8 @@ by one routine, _update:
   it. The old array is left as it was (ops may have saved it) and x gets a new one; so views
   of x taken before the update keep the old values, where PyTorch would change them too.
   Ops that used x before the update find its old value at backward through the version
-  they saw (so `h[0] = h[0] * 3` works as in PyTorch). A view in a
-  graph (h[0], h.view(-1)) is refused rather than updated apart from its base: write
-  through the base instead (h[0] = ...).
+  they saw (so `h[0] = h[0] * 3` works as in PyTorch). A view in a graph (h[0], h.view(-1))
+  is refused rather than updated apart from its base: write through the base (h[0] = ...).
 """
 
 import weakref
