@@ -3,16 +3,36 @@
 Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
 """
 
-from minigrad import backend, data, diagnostics, distributed, nn, ops, optim, plots, train, tune
+from minigrad import (
+    autograd,
+    backend,
+    data,
+    diagnostics,
+    distributed,
+    index_ops,
+    inplace,
+    nn,
+    ops,
+    optim,
+    plots,
+    train,
+    tune,
+)
 from minigrad import functional as F  # noqa: N812
 from minigrad.backend import cuda_available
 from minigrad.creation import (
     arange,
+    empty,
+    eye,
+    from_numpy,
     full,
+    linspace,
     ones,
     ones_like,
     rand,
+    randint,
     randn,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -24,13 +44,20 @@ from minigrad.ops import (
     amin,
     argmax,
     argmin,
+    argsort,
     cat,
+    chunk,
     clamp,
+    clone,
     concat,
+    einsum,
     exp,
     expand,
     flatten,
+    flip,
+    gather,
     log,
+    masked_fill,
     matmul,
     max,
     maximum,
@@ -40,14 +67,22 @@ from minigrad.ops import (
     pad,
     permute,
     relu,
+    repeat,
     reshape,
+    roll,
+    scatter,
+    scatter_add,
     sigmoid,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
     std,
     sum,
     tanh,
+    tile,
+    topk,
     transpose,
     unsqueeze,
     var,
@@ -58,7 +93,19 @@ from minigrad.tensor import Function, Tensor, detect_anomaly, enable_grad, is_gr
 
 __version__ = "0.1.0"
 
+# dtypes under PyTorch's names; minigrad spells a dtype by its name, so x.dtype == mg.float32
+float16 = half = "float16"
+float32 = float = "float32"  # noqa: A001
+float64 = double = "float64"
+int32 = int = "int32"  # noqa: A001
+int64 = long = "int64"
+uint8 = "uint8"
+bool = "bool"  # noqa: A001
+
 
 def seed(n):
     """Seed every random number generator minigrad uses (all devices)."""
     backend.seed(n)
+
+
+manual_seed = seed  # PyTorch's name

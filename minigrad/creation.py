@@ -1,9 +1,11 @@
 """Tensor constructors, PyTorch's names: tensor() from data, zeros/ones/full(_like), rand and
-randn from the seeded per-device generators, arange. Read ops.py next.
+randn from the seeded per-device generators, arange, eye, linspace, randint, randperm,
+from_numpy. Read ops.py next.
 """
 
 from minigrad import backend
-from minigrad.tensor import Tensor, _shape_args
+from minigrad.tensor import Tensor
+from minigrad.tensor_methods import shape_args
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
@@ -22,7 +24,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
 def _filled(fill, shape, dtype, device, requires_grad):
     xp = backend.namespace(device)
     dtype = backend._dtype(xp, dtype or backend.DEFAULT_DTYPE)
-    shape = _shape_args(shape)
+    shape = shape_args(shape)
     data = xp.full(shape, fill, dtype=dtype, device=backend.native_device(device))
     return Tensor(data).requires_grad_(requires_grad) if requires_grad else Tensor(data)
 
@@ -49,13 +51,13 @@ def ones_like(t, dtype=None, requires_grad=False):
 
 def randn(*shape, dtype=None, device="cpu", requires_grad=False):
     """Standard normal samples from the device's seeded generator (see minigrad.seed)."""
-    data = backend.randn(_shape_args(shape), device, dtype)
+    data = backend.randn(shape_args(shape), device, dtype)
     return Tensor(data).requires_grad_(requires_grad) if requires_grad else Tensor(data)
 
 
 def rand(*shape, dtype=None, device="cpu", requires_grad=False):
     """Uniform [0, 1) samples from the device's seeded generator."""
-    data = backend.rand(_shape_args(shape), device, dtype)
+    data = backend.rand(shape_args(shape), device, dtype)
     return Tensor(data).requires_grad_(requires_grad) if requires_grad else Tensor(data)
 
 
@@ -70,3 +72,53 @@ def arange(start, end=None, step=1, dtype=None, device="cpu"):
         start, end, step, dtype=backend._dtype(xp, dtype), device=backend.native_device(device)
     )
     return Tensor(data)
+
+
+def empty(*shape, dtype=None, device="cpu", requires_grad=False):
+    """A tensor of `shape` whose values are not to be relied on (zeros here)."""
+    return _filled(0, shape, dtype, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+    """The n x m identity matrix (m defaults to n)."""
+    xp = backend.namespace(device)
+    dtype = backend._dtype(xp, dtype or backend.DEFAULT_DTYPE)
+    data = xp.eye(n, m, dtype=dtype, device=backend.native_device(device))
+    return Tensor(data).requires_grad_(requires_grad) if requires_grad else Tensor(data)
+
+
+def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
+    """`steps` evenly spaced values from start to end, both included."""
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be >= 0, got {steps}")
+    xp = backend.namespace(device)
+    dtype = backend._dtype(xp, dtype or backend.DEFAULT_DTYPE)
+    data = xp.linspace(start, end, steps, dtype=dtype, device=backend.native_device(device))
+    return Tensor(data).requires_grad_(requires_grad) if requires_grad else Tensor(data)
+
+
+def randint(low, high=None, size=None, dtype="int64", device="cpu"):
+    """Integers drawn uniformly from [low, high); randint(high, size) starts at 0 (PyTorch's
+    overloads), from the seeded host generator."""
+    if size is None:
+        low, high, size = 0, low, high
+    if size is None or high is None:
+        raise TypeError("randint: give high and size, e.g. randint(10, (3,))")
+    if high <= low:
+        raise ValueError(f"randint: need low < high, got low={low}, high={high}")
+    host = backend.host_rng().integers(low, high, size=shape_args((size,)))
+    return Tensor(backend.to_device(host, device, dtype=dtype))
+
+
+def randperm(n, dtype="int64", device="cpu"):
+    """A random permutation of 0..n-1, from the seeded host generator."""
+    if n < 0:
+        raise ValueError(f"randperm: n must be >= 0, got {n}")
+    return Tensor(backend.to_device(backend.host_rng().permutation(n), device, dtype=dtype))
+
+
+def from_numpy(array):
+    """A CPU tensor that SHARES the NumPy array's memory (writes show in both), like PyTorch's."""
+    if not backend.is_array(array) or backend.device_of(array) != "cpu":
+        raise TypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
+    return Tensor(array)

@@ -1,6 +1,7 @@
 """Differentiable primitives, each forward with its backward right below, simple to complex:
-arithmetic, elementwise math and matmul here; reductions, shapes and indexing in shape_ops.py
-(re-exported below, so ops.sum works too). Read shape_ops.py next, then functional/.
+arithmetic, elementwise math and matmul here; reductions and shapes in shape_ops.py, indexing
+in index_ops.py, einsum in einsum.py (all re-exported below, so ops.sum works too).
+Read shape_ops.py next, then functional/.
 """
 
 import math
@@ -311,9 +312,9 @@ def minimum(a, b):
     return Minimum.apply(a, b)
 
 
-def std(x, dim=None, keepdim=False, correction=1):
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation: sqrt(var) (unbiased with correction=1, PyTorch's default)."""
-    return sqrt(var(x, dim, keepdim, correction))
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 def where(condition, a, b):
@@ -402,7 +403,22 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
-# reductions, shapes and indexing live in shape_ops.py; ops is the one namespace for all
+# reductions and shapes live in shape_ops.py, indexing in index_ops.py, einsum in einsum.py;
+# ops is the one namespace for all
+from minigrad.einsum import einsum  # noqa: E402, F401
+from minigrad.index_ops import (  # noqa: E402, F401
+    argsort,
+    chunk,
+    gather,
+    getitem,
+    index_put,
+    masked_fill,
+    scatter,
+    scatter_add,
+    sort,
+    split,
+    topk,
+)
 from minigrad.shape_ops import (  # noqa: E402, F401
     amax,
     amin,
@@ -410,19 +426,23 @@ from minigrad.shape_ops import (  # noqa: E402, F401
     argmin,
     broadcast_to,
     cat,
+    clone,
     concat,
     expand,
     flatten,
-    getitem,
+    flip,
     max,
     mean,
     min,
     pad,
     permute,
+    repeat,
     reshape,
+    roll,
     squeeze,
     stack,
     sum,
+    tile,
     to,
     transpose,
     unsqueeze,

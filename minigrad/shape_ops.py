@@ -1,9 +1,11 @@
-"""Differentiable reductions, shape changes and indexing: sum/mean/var/amax, reshape, permute,
-expand, cat, pad, to(), x[index]. Read ops.py first (arithmetic); functional/ comes next.
+"""Differentiable reductions and shape changes: sum/mean/var/amax, reshape, permute, expand,
+cat, pad, flip/roll/repeat, to(). Read ops.py first (arithmetic), index_ops.py
+(x[index], gather, sort) next.
 """
 
 import builtins
 import math
+from collections import namedtuple
 
 from minigrad import backend
 from minigrad.tensor import Function, Tensor
@@ -117,9 +119,20 @@ def mean(x, dim=None, keepdim=False):
     return _reduction(Mean, x, dim, keepdim)
 
 
-def var(x, dim=None, keepdim=False, correction=1):
-    """Variance; correction=1 is the unbiased estimator (PyTorch's default), 0 the biased one."""
-    return _reduction(Var, x, dim, keepdim, correction)
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over dim: sum((x - mean)**2) / (n - correction). correction=1 (the default) is
+    the unbiased estimator, 0 the biased one; unbiased=True/False is the older spelling."""
+    return _reduction(Var, x, dim, keepdim, _correction(unbiased, correction))
+
+
+def _correction(unbiased, correction):
+    if unbiased is not None and correction is not None:
+        raise TypeError("var/std: give unbiased or correction, not both")
+    if unbiased is not None:
+        if not isinstance(unbiased, bool):
+            raise TypeError(f"var/std: unbiased must be True or False, got {unbiased!r}")
+        return int(unbiased)
+    return 1 if correction is None else correction
 
 
 def amax(x, dim=None, keepdim=False):
@@ -141,18 +154,21 @@ def argmin(x, dim=None, keepdim=False):
     return Tensor(xp.argmin(x.data, axis=dim, keepdims=keepdim))
 
 
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
 def max(x, dim=None, keepdim=False):
     """max(x) is the largest value; max(x, dim) is (values, indices), as in PyTorch."""
     if dim is None:
         return amax(x)
-    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
 
 
 def min(x, dim=None, keepdim=False):
     """min(x) is the smallest value; min(x, dim) is (values, indices), as in PyTorch."""
     if dim is None:
         return amin(x)
-    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+    return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
 
 
 # --------------------------------------------------------------------------- shapes
@@ -160,6 +176,8 @@ def min(x, dim=None, keepdim=False):
 
 class Reshape(Function):
     """y = x viewed with a new shape;  dx = dout viewed with the old shape"""
+
+    view = True
 
     def forward(self, x, shape):
         self.shape = x.shape
@@ -172,6 +190,8 @@ class Reshape(Function):
 class Permute(Function):
     """y = x with axes reordered;  dx = dout with the inverse order"""
 
+    view = True
+
     def forward(self, x, dims):
         self.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
         return self.xp.permute_dims(x, dims)
@@ -182,6 +202,8 @@ class Permute(Function):
 
 class Expand(Function):
     """y = x broadcast to a larger shape;  dx = dout summed back (done by the engine)"""
+
+    view = True
 
     def forward(self, x, shape):
         return self.xp.broadcast_to(x, shape)
@@ -320,8 +342,12 @@ def pad(x, pad, value=0.0):
 
 
 def to(x, device, dtype=None):
-    """Copy to another device and/or dtype, keeping the graph."""
-    return To.apply(x, backend.normalize_device(device), dtype)
+    """Copy to another device and/or dtype, keeping the graph (a cast to an integer or bool
+    dtype ends it: the result does not require grad, as in PyTorch)."""
+    device = backend.normalize_device(device)
+    if dtype is not None and not backend.dtype_name(dtype).startswith("float"):
+        return Tensor(To.apply(x.detach(), device, dtype).data)
+    return To.apply(x, device, dtype)
 
 
 class To(Function):
@@ -336,108 +362,72 @@ class To(Function):
         return (backend.to_device(dout, self.device, dtype=backend.dtype_name(self.dtype)),)
 
 
-# --------------------------------------------------------------------------- indexing
+class Flip(Function):
+    """y = x reversed along dims;  dx = dout reversed along the same dims"""
 
-
-def _is_basic(index):
-    """True for an index of ints, slices, None and Ellipsis only (a view, no copy)."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
-
-
-class BasicIndex(Function):
-    """y = x[ints, slices];  dx = zeros with dout written into the same place"""
-
-    def forward(self, x, index):
-        self.shape = x.shape
-        # the write-back index leaves out None (new axes); dout is viewed without them
-        self.setter = tuple(i for i in index if i is not None)
-        self.inner_shape = x[self.setter].shape
-        return x[index]
+    def forward(self, x, dims):
+        self.dims = dims
+        return self.xp.flip(x, axis=dims)
 
     def backward(self, dout):
-        dx = self.xp.zeros(self.shape, dtype=dout.dtype, device=dout.device)
-        dx[self.setter] = self.xp.reshape(dout, self.inner_shape)
-        return (dx,)
+        return (self.xp.flip(dout, axis=self.dims),)
 
 
-class GatherIndex(Function):
-    """y = x[integer arrays];  dx = zeros with dout ADDED in place (repeated indices add up)
+class Roll(Function):
+    """y = x shifted cyclically along dims;  dx = dout shifted back"""
 
-    The k index arrays address the first k axes; they become one flat index into those axes
-    merged, so one `take` gathers and one scatter-add undoes it on every backend."""
-
-    def forward(self, x, index):
-        xp = self.xp
-        k = len(index)
-        self.shape = x.shape
-        flat = xp.zeros(xp.broadcast_arrays(*index)[0].shape, dtype=xp.int64, device=x.device)
-        for i, n in zip(index, x.shape[:k]):
-            flat = flat * n + xp.astype(i, xp.int64) % n  # % n: negative ids count from the end
-        self.out_shape = flat.shape + x.shape[k:]
-        self.flat = xp.reshape(flat, (-1,))
-        self.merged = (math.prod(x.shape[:k]),) + x.shape[k:]
-        y = xp.take(xp.reshape(x, self.merged), self.flat, axis=0)
-        return xp.reshape(y, self.out_shape)
+    def forward(self, x, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return self.xp.roll(x, shifts, axis=dims)
 
     def backward(self, dout):
-        xp = self.xp
-        dx = xp.zeros(self.merged, dtype=dout.dtype, device=dout.device)
-        dout = xp.reshape(dout, (self.flat.shape[0],) + self.merged[1:])
-        return (xp.reshape(backend.scatter_add(dx, self.flat, dout), self.shape),)
+        return (self.xp.roll(dout, tuple(-s for s in self.shifts), axis=self.dims),)
 
 
-def _device_index(item, device):
-    """One advanced index item as integer arrays on `device`; host boolean masks allowed."""
-    if isinstance(item, Tensor):
-        if item.dtype == "bool" and item.device != "cpu":
-            raise TypeError(
-                "indexing with a boolean tensor on a device would need a host sync; "
-                "use where(), or pass the mask as a NumPy array"
-            )
-        item = item.data
-    if isinstance(item, list) or backend.is_array(item):
-        return backend.index_arrays(item, device)
-    return (item,)
+class Clone(Function):
+    """y = a copy of x;  dx = dout"""
+
+    def forward(self, x):
+        return self.xp.asarray(x, copy=True)
+
+    def backward(self, dout):
+        return (dout,)
 
 
-def getitem(x, index):
-    """x[index]: basic slicing, integer arrays (repeats allowed) and host boolean masks."""
-    if _is_basic(index):
-        items = index if isinstance(index, tuple) else (index,)
-        if not any(i is Ellipsis for i in items):
-            items = items + (Ellipsis,)  # the array API wants every axis addressed
-        return BasicIndex.apply(x, items)
-    items = index if isinstance(index, tuple) else (index,)
-    converted = []
-    for item in items:
-        converted.extend(_device_index(item, x.device))
-    arrays = []
-    while converted and backend.is_array(converted[0]):
-        arrays.append(converted.pop(0))
-    if not arrays or any(backend.is_array(i) for i in converted):
-        raise IndexError(
-            "integer-array indices must come first (x[ids, 1:3] works, x[1:3, ids] does not); "
-            "index in two steps instead"
-        )
-    if len(arrays) > x.ndim:
-        raise IndexError(f"too many index arrays ({len(arrays)}) for shape {x.shape}")
-    for i, n in zip(arrays, x.shape):
-        _check_index_range(i, n)
-    y = GatherIndex.apply(x, tuple(arrays))
-    if not converted:
-        return y
-    # the remaining ints/slices address the axes after the indexed ones
-    lead = y.ndim - (x.ndim - len(arrays))
-    return getitem(y, (slice(None),) * lead + tuple(converted))
+def flip(x, dims):
+    dims = _axes(tuple(dims), x.ndim)
+    return Flip.apply(x, dims)
 
 
-def _check_index_range(index, size):
-    """Raise for ids outside [-size, size): costs one host sync, like PyTorch's check."""
-    xp = backend.xp_of(index)
-    if index.shape and math.prod(index.shape) > 0:
-        low = int(backend.to_host(xp.min(index)))
-        high = int(backend.to_host(xp.max(index)))
-        if low < -size or high >= size:
-            bad = low if low < -size else high
-            raise IndexError(f"index {bad} is out of range for size {size}")
+def roll(x, shifts, dims=None):
+    """Shift entries cyclically; with dims=None the flattened tensor is rolled (as PyTorch)."""
+    if dims is None:
+        return reshape(roll(flatten(x), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+    return Roll.apply(x, shifts, tuple(d % builtins.max(x.ndim, 1) for d in dims))
+
+
+def clone(x):
+    return Clone.apply(x)
+
+
+def repeat(x, sizes):
+    """Tile x sizes[i] times along each dim (PyTorch's repeat; len(sizes) >= x.ndim).
+
+    View x as (1, n0, 1, n1, ...), broadcast the 1s to the counts, merge each pair."""
+    sizes = tuple(sizes)
+    if len(sizes) < x.ndim or any(n < 0 for n in sizes):
+        raise ValueError(f"repeat: {sizes} needs a count >= 0 for each of the {x.ndim} dims")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    paired = reshape(x, tuple(v for n in shape for v in (1, n)))
+    spread = expand(paired, tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
+    return reshape(spread, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def tile(x, dims):
+    """Like repeat, but fewer counts than dims are padded with ones in front (NumPy's tile)."""
+    dims = tuple(dims)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)

@@ -1,10 +1,12 @@
-"""Tensor, Function and the reverse-mode engine: backward() walks the graph once, outputs first.
-Read backend.py before this file and creation.py, ops.py after it.
+"""Tensor, Function and the reverse-mode engine: backward() walks the graph once, outputs first,
+running gradient hooks and refusing values changed in place since an op saved them (version
+counters). Read backend.py before this file; tensor_methods.py, creation.py, ops.py after it.
 """
 
 import math
 
 from minigrad import backend
+from minigrad.tensor_methods import TensorMethods, _ToShortcuts
 
 _state = {"grad_enabled": True, "anomaly": False}
 
@@ -77,7 +79,12 @@ class Function:
 
     Both work on raw backend arrays. forward saves on `self` only what backward needs;
     backward returns one gradient per forward argument (None where there is none) in the
-    broadcast shape: the engine sums it back to each input's shape."""
+    broadcast shape: the engine sums it back to each input's shape.
+
+    A view (reshape, permute, basic indexing) sets `view = True`: its output may share the
+    input's array, so the two share one version counter."""
+
+    view = False
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -96,8 +103,13 @@ class Function:
         if _state["anomaly"]:
             _check_finite(cls.__name__, out, "forward")
         result = Tensor(out)
+        if cls.view:
+            result._version_counter = ref._version_counter
         if any(fn.needs_input_grad):
             fn.parents = args
+            fn.versions = _versions(args)
+            fn.output_counter = result._version_counter
+            fn.output_version = result._version_counter[0]
             result.requires_grad = True
             result._ctx = fn
         return result
@@ -125,6 +137,38 @@ def _first_tensor(args):
     return ref
 
 
+def _versions(args):
+    """The version of every Tensor argument (None for the rest), recorded when a node is built."""
+    return [a._version_counter[0] if isinstance(a, Tensor) else None for a in args]
+
+
+def _check_versions(fn):
+    """Raise if an array this node may have saved was changed in place after it was built.
+
+    One int compare per input (and one for the output, which ops like exp save). An input
+    that a recorded in-place update moved on (inplace.py) is swapped for the value the node
+    used, which that update kept unchanged."""
+    if fn.versions == _versions(fn.parents) and fn.output_counter[0] == fn.output_version:
+        return
+    fn.parents = tuple(_as_seen(p, v) for p, v in zip(fn.parents, fn.versions))
+    if fn.versions == _versions(fn.parents) and fn.output_counter[0] == fn.output_version:
+        return
+    raise RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: an input or the output of {type(fn).__name__} changed after "
+        "the op saved it for backward; compute on a clone() or do the in-place change "
+        "after backward()"
+    )
+
+
+def _as_seen(t, version):
+    """The tensor `t` was at `version`, if a recorded in-place update kept it, else t."""
+    earlier = t.__dict__.get("_earlier") if isinstance(t, Tensor) else None
+    ref = earlier.get(version) if earlier else None
+    seen = ref() if ref is not None else None
+    return t if seen is None else seen
+
+
 def _as_array(a, ref):
     """Tensor -> its array; Python scalars stay (weakly typed); arrays move to ref's device."""
     if isinstance(a, Tensor):
@@ -150,11 +194,14 @@ def _unbroadcast(grad, shape, dtype):
     return grad
 
 
-def _topological_order(root):
-    """Nodes that need a gradient, every node after all the nodes it consumes (iterative DFS)."""
+def _topological_order(*roots, check_versions=False):
+    """Nodes that need a gradient, every node after all the nodes it consumes (iterative DFS).
+
+    With check_versions, each node's inputs are checked (and swapped for the values that
+    recorded in-place updates kept) before the walk follows them."""
     order = []
     visited = set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in roots]
     while stack:
         node, finished = stack.pop()
         if finished:
@@ -165,16 +212,24 @@ def _topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
+            if check_versions:
+                _check_versions(node._ctx)
             for parent in node._ctx.parents:
                 if isinstance(parent, Tensor) and parent.requires_grad:
                     stack.append((parent, False))
     return order
 
 
-def _run_backward(root, dout, retain_graph):
-    """Propagate `dout` from `root` to every leaf; each node's backward runs exactly once."""
-    grads = {id(root): dout}
-    for node in reversed(_topological_order(root)):
+def _run_backward(roots, douts, retain_graph, wanted=None):
+    """Propagate each root's `dout` to every leaf; each node's backward runs exactly once.
+
+    Gradients accumulate into leaves' .grad; with `wanted` (a dict keyed by id(tensor)) they
+    are stored there instead, and no .grad is touched (autograd.grad)."""
+    grads = {}
+    for root, dout in zip(roots, douts):
+        previous = grads.get(id(root))
+        grads[id(root)] = dout if previous is None else previous + dout
+    for node in reversed(_topological_order(*roots, check_versions=True)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -184,7 +239,12 @@ def _run_backward(root, dout, retain_graph):
                 "backward() through a part of the graph that an earlier backward() already "
                 "freed; pass retain_graph=True to the first call to backward twice"
             )
-        if fn is None or node._retain_grad:
+        if node._hooks:
+            g = _call_hooks(node, g)
+        if wanted is not None:
+            if id(node) in wanted:
+                wanted[id(node)] = g
+        elif fn is None or node._retain_grad:
             _accumulate(node, g)
         if fn is None:
             continue
@@ -203,6 +263,20 @@ def _run_backward(root, dout, retain_graph):
             # the saved arrays die here, so memory falls as backward proceeds
             node._ctx = None
             node._freed = True
+
+
+def _call_hooks(node, g):
+    """Run the tensor's gradient hooks in order; a hook may return a replacement gradient."""
+    for hook in list(node._hooks.values()):
+        result = hook(Tensor(g))
+        if result is None:
+            continue
+        g = result.data if isinstance(result, Tensor) else result
+        if tuple(g.shape) != node.shape:
+            raise ValueError(
+                f"a gradient hook returned shape {tuple(g.shape)}, expected {node.shape}"
+            )
+    return g
 
 
 def _accumulate(node, g):
@@ -231,26 +305,13 @@ class RemovableHandle:
         self._hooks.pop(self._key, None)
 
 
-class _ToShortcuts:
-    """PyTorch's shorthands for .to(), shared by Tensor (returns a copy) and Module (in place)."""
+class Tensor(_ToShortcuts, TensorMethods):
+    """An array on a device, plus what autograd needs: grad, requires_grad and the creating op.
 
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(f"cuda:{index}")
-
-    def float(self):
-        return self.to(dtype="float32")
-
-    def double(self):
-        return self.to(dtype="float64")
-
-
-class Tensor(_ToShortcuts):
-    """An array on a device, plus what autograd needs: grad, requires_grad and the creating op."""
+    The methods that are one op each (x.exp(), x.sum(), x.add_(y)) are in tensor_methods.py."""
 
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
+    _hooks = None  # gradient hooks: a dict once register_hook() is called
     _post_accumulate_hooks = None  # a dict once a hook is registered
 
     def __init__(self, data, requires_grad=False):
@@ -260,6 +321,8 @@ class Tensor(_ToShortcuts):
         self._ctx = None
         self._retain_grad = False
         self._freed = False
+        # in-place changes to `data` so far; a one-item list, shared with views and detach()
+        self._version_counter = [0]
 
     # ----- properties
     @property
@@ -280,7 +343,13 @@ class Tensor(_ToShortcuts):
 
     @property
     def is_leaf(self):
-        return self._ctx is None
+        """True unless an op made this tensor (a backward that freed the op does not count)."""
+        return self._ctx is None and not self._freed
+
+    @property
+    def _version(self):
+        """How many in-place changes `data` has seen (PyTorch's t._version)."""
+        return self._version_counter[0]
 
     @property
     def T(self):
@@ -327,16 +396,30 @@ class Tensor(_ToShortcuts):
     def to(self, device=None, dtype=None):
         """A copy on `device` and/or with `dtype`; differentiable, like PyTorch's .to().
 
+        Returns self when nothing changes, as PyTorch does. to("float64") casts too.
         cpu(), cuda(), float() and double() call it (see _ToShortcuts)."""
-        return ops.to(self, device or self.device, dtype)
+        if isinstance(device, str) and device.startswith(("float", "int", "uint", "bool")):
+            device, dtype = None, device
+        device = backend.normalize_device(device or self.device)
+        dtype = backend.dtype_name(dtype) if dtype is not None else self.dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        return ops.to(self, device, dtype)
 
     def detach(self):
         """The same data with no history: a leaf that does not require grad."""
-        return Tensor(self.data)
+        t = Tensor(self.data)
+        t._version_counter = self._version_counter  # one array: in-place changes show in both
+        return t
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not self.dtype.startswith("float"):
             raise TypeError(f"only float tensors can require grad, this one is {self.dtype}")
+        if not requires_grad and not self.is_leaf:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use detach() "
+                "for a copy of a non-leaf outside the graph"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -350,39 +433,24 @@ class Tensor(_ToShortcuts):
         DistributedDataParallel starts its gradient reductions this way."""
         if not self.is_leaf:
             raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors")
-        if self._post_accumulate_hooks is None:
-            self._post_accumulate_hooks = {}
-        key = object()
-        self._post_accumulate_hooks[key] = hook
-        return RemovableHandle(self._post_accumulate_hooks, key)
-
-    def zero_(self):
-        self.data = self.data * 0
-        return self
+        return _add_hook(self, "_post_accumulate_hooks", hook)
 
     # ----- autograd
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad, weighted by `gradient`."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (no graph)")
-        xp = backend.xp_of(self.data)
-        if gradient is None:
-            if self.numel() != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a one-element output, got shape "
-                    f"{self.shape}; pass gradient= of the same shape"
-                )
-            dout = xp.ones(self.data.shape, dtype=self.data.dtype, device=self.data.device)
-        else:
-            data = gradient.data if isinstance(gradient, Tensor) else gradient
-            dout = backend.to_device(data, self.device, dtype=self.dtype)
-            if tuple(dout.shape) != self.shape:
-                raise ValueError(
-                    f"backward(): gradient has shape {tuple(dout.shape)}, expected {self.shape}"
-                )
-        _run_backward(self, dout, retain_graph)
+        _run_backward([self], [_output_grad(self, gradient)], retain_graph)
 
-    # ----- operators (the math lives in ops.py)
+    def register_hook(self, hook):
+        """hook(grad) runs when this tensor's gradient is computed, before it is used or stored;
+        it may return a replacement (a Tensor or array of the same shape). Returns a handle
+        whose remove() unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        return _add_hook(self, "_hooks", hook)
+
+    # ----- operators (the math lives in ops.py; x += y and x[i] = v are in tensor_methods.py)
     def __add__(self, other):
         return ops.add(self, other)
 
@@ -463,108 +531,32 @@ class Tensor(_ToShortcuts):
     def __int__(self):
         return int(self.item())
 
-    # ----- methods, written out: each is one op in ops.py
-    def exp(self):
-        return ops.exp(self)
 
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def clamp(self, min=None, max=None):
-        return ops.clamp(self, min, max)
-
-    clip = clamp
-
-    def maximum(self, other):
-        return ops.maximum(self, other)
-
-    def minimum(self, other):
-        return ops.minimum(self, other)
-
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
-
-    def var(self, dim=None, keepdim=False, correction=1):
-        return ops.var(self, dim, keepdim, correction)
-
-    def std(self, dim=None, keepdim=False, correction=1):
-        return ops.std(self, dim, keepdim, correction)
-
-    def amax(self, dim=None, keepdim=False):
-        return ops.amax(self, dim, keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return ops.amin(self, dim, keepdim)
-
-    def max(self, dim=None, keepdim=False):
-        return ops.max(self, dim, keepdim)
-
-    def min(self, dim=None, keepdim=False):
-        return ops.min(self, dim, keepdim)
-
-    def argmax(self, dim=None, keepdim=False):
-        return ops.argmax(self, dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return ops.argmin(self, dim, keepdim)
-
-    def reshape(self, *shape):
-        return ops.reshape(self, _shape_args(shape))
-
-    def view(self, *shape):
-        return ops.reshape(self, _shape_args(shape))
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return ops.flatten(self, start_dim, end_dim)
-
-    def transpose(self, dim0, dim1):
-        return ops.transpose(self, dim0, dim1)
-
-    def permute(self, *dims):
-        return ops.permute(self, _shape_args(dims))
-
-    def squeeze(self, dim=None):
-        return ops.squeeze(self, dim)
-
-    def unsqueeze(self, dim):
-        return ops.unsqueeze(self, dim)
-
-    def expand(self, *shape):
-        return ops.expand(self, _shape_args(shape))
-
-    def broadcast_to(self, shape):
-        return ops.expand(self, tuple(shape))
-
-    def matmul(self, other):
-        return ops.matmul(self, other)
-
-    def astype(self, dtype):
-        return ops.to(self, self.device, dtype)
+def _add_hook(t, table, hook):
+    """Put `hook` in the dict t.<table> (made on first use); return its removal handle."""
+    hooks = t.__dict__.setdefault(table, {})
+    key = object()
+    hooks[key] = hook
+    return RemovableHandle(hooks, key)
 
 
-def _shape_args(args):
-    """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
+def _output_grad(output, gradient):
+    """The gradient to start backward from: ones for a one-element output, else `gradient`."""
+    xp = backend.xp_of(output.data)
+    if gradient is None:
+        if output.numel() != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a one-element output, got shape "
+                f"{output.shape}; pass gradient= of the same shape"
+            )
+        return xp.ones(output.data.shape, dtype=output.data.dtype, device=output.data.device)
+    data = gradient.data if isinstance(gradient, Tensor) else gradient
+    dout = backend.to_device(data, output.device, dtype=output.dtype)
+    if tuple(dout.shape) != output.shape:
+        raise ValueError(
+            f"backward(): gradient has shape {tuple(dout.shape)}, expected {output.shape}"
+        )
+    return dout
 
 
 from minigrad import ops  # noqa: E402  (ops builds on Tensor and Function above)

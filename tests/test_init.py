@@ -167,3 +167,11 @@ def test_lsuv_gives_every_layer_unit_output_variance(device):
 def test_lsuv_needs_a_layer_to_scale():
     with pytest.raises(ValueError, match="no Linear or Conv layer"):
         init.lsuv_(minigrad.nn.Sequential(minigrad.nn.ReLU()), minigrad.randn(2, 3))
+
+
+def test_init_writes_into_the_parameter_array():
+    layer = minigrad.nn.Linear(4, 3)
+    array, version = layer.weight.data, layer.weight._version
+    init.constant_(layer.weight, 0.5)
+    assert layer.weight.data is array and layer.weight._version == version + 1
+    np.testing.assert_array_equal(layer.weight.numpy(), np.full((3, 4), 0.5, np.float32))

@@ -330,3 +330,14 @@ def test_forward_pre_hooks_see_and_may_replace_the_inputs_in_order():
     first.remove()
     layer.register_forward_pre_hook(lambda module, inputs: (inputs[0] + 1,))  # a tuple
     assert layer(2) == 7
+
+
+def test_load_state_dict_writes_into_the_existing_arrays():
+    model = minigrad.nn.Linear(3, 2)
+    arrays = [p.data for p in model.parameters()]
+    versions = [p._version for p in model.parameters()]
+    saved = {k: v * 0 + 1.5 for k, v in model.state_dict().items()}
+    model.load_state_dict(saved)
+    for p, a, v in zip(model.parameters(), arrays, versions):
+        assert p.data is a and p._version == v + 1
+        np.testing.assert_array_equal(p.numpy(), np.full(p.shape, 1.5, np.float32))

@@ -175,12 +175,12 @@ def test_var_std(case, correction, device):
     n = x.size if dim is None else np.prod([x.shape[d] for d in np.atleast_1d(dim)])
     correction = min(correction, int(n) - 1)
     assert_forward(
-        lambda t: t.var(dim, keep, correction),
+        lambda t: t.var(dim, keepdim=keep, correction=correction),
         lambda v: np.var(v, dim, keepdims=keep, ddof=correction),
         [x],
         device,
     )
-    gradcheck(lambda t: t.var(dim, keep, correction), [x], device=device)
+    gradcheck(lambda t: t.var(dim, keepdim=keep, correction=correction), [x], device=device)
 
 
 @given(case=array_and_dim(distinct=True))
@@ -354,3 +354,85 @@ def test_to_changes_dtype_and_keeps_graph(device):
     (y * 3).sum().backward()
     assert mg.tensor(x.grad).dtype == "float64"
     np.testing.assert_array_equal(mg.tensor(x.grad).numpy(), [3.0, 3.0])
+
+
+@given(x=mt.arrays(mt.shapes(1, 3, max_side=4)), data=st.data())
+def test_flip_roll_repeat_tile_clone(x, data, device):
+    dims = tuple(data.draw(st.sets(st.integers(0, x.ndim - 1), min_size=1)))
+    shifts = tuple(data.draw(st.integers(-5, 5)) for _ in dims)
+    reps = tuple(data.draw(st.integers(1, 3)) for _ in range(x.ndim + data.draw(st.integers(0, 1))))
+    cases = [
+        (lambda t: t.flip(dims), lambda v: np.flip(v, dims)),
+        (lambda t: t.roll(shifts, dims), lambda v: np.roll(v, shifts, dims)),
+        (lambda t: t.roll(shifts[0]), lambda v: np.roll(v, shifts[0])),
+        (lambda t: t.repeat(*reps), lambda v: np.tile(v, reps)),
+        (lambda t: t.tile(reps[-1:]), lambda v: np.tile(v, reps[-1:])),
+        (lambda t: t.clone(), lambda v: v.copy()),
+    ]
+    for op, ref in cases:
+        assert_forward(op, ref, [x], device)
+        gradcheck(op, [x], device=device)
+
+
+def test_clone_is_a_new_array_and_contiguous_is_self(device):
+    (x,) = on(device, np.ones(2))
+    y = x.clone()
+    y[0] = 5.0
+    assert x.tolist() == [1.0, 1.0]
+    assert x.contiguous() is x
+
+
+def test_repeat_needs_a_count_per_dim(device):
+    with pytest.raises(ValueError, match="count >= 0 for each of the 2 dims"):
+        mg.zeros(2, 3, device=device).repeat(2)
+
+
+@given(case=array_and_dim(), unbiased=st.booleans())
+def test_var_std_unbiased_spelling(case, unbiased, device):
+    x, dim, keep = case
+    n = x.size if dim is None else np.prod([x.shape[d] for d in np.atleast_1d(dim)])
+    if n < 2:
+        return
+    ddof = int(unbiased)
+    assert_forward(
+        lambda t: t.std(dim, unbiased, keep),
+        lambda v: np.std(v, dim, keepdims=keep, ddof=ddof),
+        [x],
+        device,
+    )
+    with pytest.raises(TypeError, match="not both"):
+        on(device, x)[0].var(dim, unbiased, correction=1)
+
+
+EINSUMS = [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij,jk", [(3, 4), (4, 2)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (2,)]),
+    ("bij->j", [(2, 3, 4)]),
+    ("ij->ji", [(3, 4)]),
+    ("...ij,...j->...i", [(2, 3, 4), (2, 4)]),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+]
+
+
+@pytest.mark.parametrize("equation, shapes", EINSUMS, ids=[e[0] for e in EINSUMS])
+@given(data=st.data())
+def test_einsum(equation, shapes, data, device):
+    arrays = [data.draw(mt.arrays(s)) for s in shapes]
+    ours = lambda *t: mg.einsum(equation, *t)  # noqa: E731
+    assert_forward(ours, lambda *v: np.einsum(equation, *v), arrays, device)
+    gradcheck(ours, arrays, device=device)
+
+
+def test_einsum_errors(device):
+    a = mg.zeros(2, 3, device=device)
+    with pytest.raises(ValueError, match="does not fit an operand of shape"):
+        mg.einsum("ijk->i", a)
+    with pytest.raises(ValueError, match="repeated letters"):
+        mg.einsum("ii->i", mg.zeros(2, 2, device=device))
+    with pytest.raises(ValueError, match="letter 'j' has sizes 3 and 4"):
+        mg.einsum("ij,jk->ik", a, mg.zeros(4, 2, device=device))
+    with pytest.raises(ValueError, match="2 operands"):
+        mg.einsum("ij,jk->ik", a)

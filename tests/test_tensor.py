@@ -231,3 +231,10 @@ def test_cuda_request_without_cupy_is_clear():
 def test_unknown_device_is_rejected():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         mg.zeros(2, device="tpu")
+
+
+def test_a_non_leaf_stays_one_after_backward_frees_its_node():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.sum().backward()
+    assert x.is_leaf and not h.is_leaf

@@ -38,7 +38,7 @@ from minigrad.functional.dropout import (  # noqa: F401
     feature_alpha_dropout,
     gaussian_noise,
 )
-from minigrad.functional.linear import embedding, linear  # noqa: F401
+from minigrad.functional.linear import embedding, linear, one_hot  # noqa: F401
 from minigrad.functional.losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -57,6 +57,7 @@ from minigrad.functional.normalization import (  # noqa: F401
     layer_norm,
     rms_norm,
 )
+from minigrad.functional.patches import fold, pad, unfold  # noqa: F401
 from minigrad.functional.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,

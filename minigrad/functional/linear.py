@@ -1,10 +1,12 @@
-"""F.linear (the fully connected layer as one fused op) and F.embedding (a row lookup).
+"""F.linear (the fully connected layer as one fused op), F.embedding (a row lookup) and
+F.one_hot.
 Read nn/layers.py next for the Linear and Embedding modules that own the weights.
 """
 
 import math
 
 from minigrad import backend
+from minigrad.index_ops import check_index_range
 from minigrad.tensor import Function, Tensor
 
 # --------------------------------------------------------------------------- helpers
@@ -138,3 +140,18 @@ def embedding(ids, weight, padding_idx=None):
         ids = backend.to_device(ids, "cpu")  # a list of ids
     _check_ids(ids, w_shape[0])
     return Embedding.apply(ids, weight, padding_idx=padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class ids of any shape -> int64 (*shape, num_classes) with a 1 at each id.
+
+    num_classes=-1 uses max(id) + 1 (one host sync to read it)."""
+    ids = tensor.data if isinstance(tensor, Tensor) else backend.to_device(tensor, "cpu")
+    xp = backend.xp_of(ids)
+    if not xp.isdtype(ids.dtype, "integral"):
+        raise TypeError(f"one_hot: ids must be integers, got {backend.dtype_name(ids.dtype)}")
+    if num_classes == -1:
+        num_classes = int(backend.to_host(xp.max(ids))) + 1 if math.prod(ids.shape) else 0
+    check_index_range(ids, num_classes, allow_negative=False)
+    classes = xp.arange(num_classes, dtype=ids.dtype, device=ids.device)
+    return Tensor(xp.astype(ids[..., None] == classes, xp.int64))

@@ -78,8 +78,10 @@ def _check(tensor, name):
 
 
 def _fill(tensor, data):
-    """Replace tensor.data (no graph is recorded: this is not an op)."""
-    tensor.data = data
+    """Write `data` into the tensor's own array, as an update under no_grad: an optimizer or
+    state_dict holding that array sees the new values, and its version counter goes up."""
+    with no_grad():
+        tensor.copy_(data)
     return tensor
 
 

@@ -11,7 +11,8 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from minigrad import backend
-from minigrad.tensor import RemovableHandle, Tensor, _ToShortcuts, no_grad
+from minigrad.tensor import Function, RemovableHandle, Tensor, is_grad_enabled, no_grad
+from minigrad.tensor_methods import _ToShortcuts
 
 # --------------------------------------------------------------------------- helpers
 
@@ -37,6 +38,80 @@ def _indent(text, spaces):
 
 def _is_dtype_name(value):
     return isinstance(value, str) and value.startswith(("float", "int", "uint", "bool"))
+
+
+class _BackwardHookCall:
+    """One module call with full backward hooks: gathers grad_output, then grad_input, then
+    calls the hooks (module, grad_input, grad_output); tuples of Tensors (None where an input
+    needs no gradient)."""
+
+    def __init__(self, module, inputs):
+        self.module = module
+        self.wanted = [isinstance(t, Tensor) and t.requires_grad for t in inputs]
+        self.grad_input = [None] * len(inputs)
+        self.grad_output = None
+
+    def output_grad(self, dout):
+        self.grad_output = (Tensor(dout),)
+        if not any(self.wanted):  # no input needs a gradient: the hooks run now
+            self.run()
+
+    def input_grad(self, position, dout):
+        self.grad_input[position] = Tensor(dout)
+        self.wanted[position] = False
+        if any(self.wanted):
+            return dout
+        replaced = self.run()
+        if replaced is None:
+            return dout
+        others = [i for i, g in enumerate(self.grad_input) if g is not None and i != position]
+        if others:
+            raise NotImplementedError(
+                "a full backward hook may replace grad_input only for modules with one "
+                "input that requires grad"
+            )
+        new = replaced[position]
+        return new.data if isinstance(new, Tensor) else new
+
+    def run(self):
+        replaced = None
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, tuple(self.grad_input), self.grad_output)
+            if result is not None:
+                replaced = result
+                self.grad_input = [r if isinstance(r, Tensor) else None for r in result]
+        return replaced
+
+
+class _HookTap(Function):
+    """y = x;  dx = dout, shown to the module's backward hooks on the way"""
+
+    view = True
+
+    def forward(self, x, call, position):
+        self.call, self.position = call, position
+        return x
+
+    def backward(self, dout):
+        if self.position is None:
+            self.call.output_grad(dout)
+            return dout, None, None
+        return self.call.input_grad(self.position, dout), None, None
+
+
+def _tap_inputs(call, args):
+    return tuple(
+        _HookTap.apply(a, call, i) if isinstance(a, Tensor) and a.requires_grad else a
+        for i, a in enumerate(args)
+    )
+
+
+def _tap_output(call, out):
+    if not isinstance(out, Tensor):
+        raise NotImplementedError(
+            f"full backward hooks need a module that returns one Tensor, got {type(out).__name__}"
+        )
+    return _HookTap.apply(out, call, None) if out.requires_grad else out
 
 
 # --------------------------------------------------------------------------- Parameter
@@ -73,6 +148,7 @@ class Module(_ToShortcuts):
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -82,12 +158,16 @@ class Module(_ToShortcuts):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        call = None
+        if self._backward_hooks and is_grad_enabled():
+            call = _BackwardHookCall(self, args)
+            args = _tap_inputs(call, args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
-        return out
+        return out if call is None else _tap_output(call, out)
 
     def register_forward_pre_hook(self, hook):
         """hook(module, inputs) runs before every forward; it may return new inputs."""
@@ -100,6 +180,14 @@ class Module(_ToShortcuts):
         key = next(_hook_ids)
         self._forward_hooks[key] = hook
         return RemovableHandle(self._forward_hooks, key)
+
+    def register_full_backward_hook(self, hook):
+        """hook(module, grad_input, grad_output) runs in backward once the gradients of this
+        call's inputs are known; grad_input and grad_output are tuples of Tensors (None for an
+        input that needs no gradient). It may return a tuple that replaces grad_input."""
+        key = next(_hook_ids)
+        self._backward_hooks[key] = hook
+        return RemovableHandle(self._backward_hooks, key)
 
     # ----- registration
     def _check_initialized(self, name):
@@ -118,6 +206,8 @@ class Module(_ToShortcuts):
 
     def __setattr__(self, name, value):
         if isinstance(value, Parameter):
+            if self.__dict__.get("_parameters", {}).get(name) is value:
+                return  # `m.weight -= ...` assigns the same Parameter back: keep its place
             self._check_initialized(name)
             self._discard(name)
             self._parameters[name] = value
@@ -380,10 +470,10 @@ def _move(t, device, dtype):
 
 
 def _copy_into(t, array):
-    """t.data = a fresh copy of `array` on t's device, cast to t's dtype (never aliased)."""
+    """Copy `array` into t's own array (moved to t's device, cast to its dtype; never aliased),
+    so optimizers and earlier state_dict() results see the loaded values."""
     with no_grad():
-        data = backend.to_device(array, t.device, dtype=t.dtype)
-        t.data = backend.xp_of(data).asarray(data, copy=True)
+        t.copy_(backend.to_device(array, t.device))
 
 
 def _zeros(shape, device, dtype):
