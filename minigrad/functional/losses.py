@@ -8,6 +8,7 @@ cross-entropy: by the summed weights of the targets that are not ignored, as PyT
 """
 
 from minigrad import backend, ops
+from minigrad.functional.activations import log_softmax
 from minigrad.tensor import Function, Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -398,6 +399,46 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     return ops.reshape(loss, ()) if input.ndim == 1 and reduction == "none" else loss
 
 
+def _cross_entropy_args(name, input, target, weight, ignore_index, reduction, smoothing):
+    """Check cross-entropy's arguments; returns the batched input, the target (class ids as an
+    int64 array, or probabilities as a Tensor) and the class weights as an array (or None)."""
+    _check_reduction(name, reduction)
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {smoothing}")
+    soft = _is_soft(target)
+    batched, target = _unbatch(name, input, target, soft)
+    if soft:
+        target = _same_shape(name, batched, target)
+    else:
+        target = _class_target(name, batched, target, ignore_index)
+    return batched, target, _weight_array(name, weight, batched.shape[1], batched)
+
+
+def cross_entropy_reference(
+    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
+    """F.cross_entropy from primitives: loss_i = -sum_c q_ic log_softmax(x_i)_c, q the target
+    distribution (one-hot or given, smoothed by eps/C, weighted); "mean" divides by the
+    targets' summed weights. The oracle of the fused CrossEntropy (also twice differentiable)."""
+    name = "cross_entropy"
+    args = (ignore_index, reduction, label_smoothing)
+    x, t, w = _cross_entropy_args(name, input, target, weight, *args)
+    xp = backend.xp_of(x.data)
+    num_classes = x.shape[1]
+    if isinstance(t, Tensor):  # soft targets: "mean" averages over samples, unweighted
+        q = (1 - label_smoothing) * t + label_smoothing / num_classes
+        q = q if w is None else q * Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
+        norm = xp.asarray(x.numel() // num_classes, dtype=x.data.dtype, device=x.data.device)
+    else:
+        q, norm = _target_weights(xp, t, x.data, w, int(ignore_index), label_smoothing)
+        q = Tensor(q)
+    rows = -ops.sum(q * log_softmax(x, dim=1), dim=1)
+    if reduction == "none":
+        return ops.reshape(rows, ()) if input.ndim == 1 else rows
+    total = ops.sum(rows)
+    return total if reduction == "sum" else total / Tensor(xp.where(norm > 0, norm, xp.nan))
+
+
 def cross_entropy(
     input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
 ):
@@ -406,19 +447,12 @@ def cross_entropy(
     target: class ids (N, d1, ...) (integers; ignore_index skipped) or class probabilities of
     the input's shape (floats). label_smoothing eps mixes the target with the uniform eps/C."""
     name = "cross_entropy"
-    _check_reduction(name, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    soft = _is_soft(target)
-    batched, target = _unbatch(name, input, target, soft)
-    if soft:
-        target = _same_shape(name, batched, target)
-    else:
-        target = _class_target(name, batched, target, ignore_index)
+    args = (ignore_index, reduction, label_smoothing)
+    batched, target, weight = _cross_entropy_args(name, input, target, weight, *args)
     loss = CrossEntropy.apply(
         batched,
         target,
-        weight=_weight_array(name, weight, batched.shape[1], batched),
+        weight=weight,
         ignore_index=int(ignore_index),
         reduction=reduction,
         smoothing=float(label_smoothing),
