@@ -61,7 +61,7 @@ def cnn(nn, batchnorm=False):
 
     def block(conv):
         norm = [nn.BatchNorm2d(conv.out_channels)] if batchnorm else []
-        return [conv, *norm, nn.ReLU(), nn.MaxPool2d(2)]
+        return [conv, *norm, nn.MaxPool2d(2), nn.ReLU()]  # pool first: they commute
 
     return nn.Sequential(
         *block(nn.Conv2d(1, 32, 3, padding=1)),
