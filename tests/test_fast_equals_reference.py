@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_losses import class_cases
 
 import minigrad as mg
 from minigrad import backend
@@ -47,6 +48,14 @@ def assert_same(fast, reference, arrays, device, channels_last=False):
         np.testing.assert_allclose(mine, ref, **TOL)
 
 
+def assert_equals_reference(module, name, arrays, device, channels_last=False, args=(), **kwargs):
+    """F.<name>(x, *args, *rest, **kwargs) equals <module>.<name>_reference(the same), where
+    x, *rest are Tensors of `arrays`."""
+    twins = [getattr(F, name), getattr(module, f"{name}_reference")]
+    calls = [lambda t, *rest, fn=fn: fn(t, *args, *rest, **kwargs) for fn in twins]
+    assert_same(*calls, arrays, device, channels_last)
+
+
 # --------------------------------------------------------------------------- convolution
 
 
@@ -66,13 +75,7 @@ def conv_case(draw):
 @given(case=conv_case(), channels_last=st.booleans())
 def test_conv2d_equals_reference(case, channels_last, device):
     x, w, b, kwargs = case
-    assert_same(
-        lambda *t: F.conv2d(*t, **kwargs),
-        lambda *t: conv.conv2d_reference(*t, **kwargs),
-        [x, w, b],
-        device,
-        channels_last,
-    )
+    assert_equals_reference(conv, "conv2d", [x, w, b], device, channels_last, **kwargs)
 
 
 @settings(max_examples=15)
@@ -82,12 +85,7 @@ def test_conv1d_equals_reference(case, same, device):
     kwargs = {k: v[1] if isinstance(v, tuple) else v for k, v in kwargs.items()}
     if same:
         kwargs.update(stride=1, padding="same")
-    assert_same(
-        lambda *t: F.conv1d(*t, **kwargs),
-        lambda *t: conv.conv1d_reference(*t, **kwargs),
-        [x[:, :, 0], w[:, :, 0], b],
-        device,
-    )
+    assert_equals_reference(conv, "conv1d", [x[:, :, 0], w[:, :, 0], b], device, **kwargs)
 
 
 @settings(max_examples=20)
@@ -105,13 +103,8 @@ def test_conv_transpose2d_equals_reference(case, data, device):
     weight = data.draw(mt.arrays((y_shape[1], w.shape[0] // kwargs["groups"], *w.shape[2:])))
     b = data.draw(st.none() | mt.arrays((weight.shape[1] * kwargs["groups"],)))
     z = data.draw(mt.arrays(y_shape))
-    assert_same(
-        lambda *t: F.conv_transpose2d(*t, **kwargs),
-        lambda *t: conv.conv_transpose2d_reference(*t, **kwargs),
-        [z, weight, b],
-        device,
-        data.draw(st.booleans()),
-    )
+    layout = data.draw(st.booleans())
+    assert_equals_reference(conv, "conv_transpose2d", [z, weight, b], device, layout, **kwargs)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -141,13 +134,7 @@ def test_max_pool2d_equals_reference(cfg, ties, data, ceil_mode, channels_last, 
     else:
         x = data.draw(mt.distinct_arrays(shape))
     kwargs = dict(pool_kwargs(cfg, "dilation"), ceil_mode=ceil_mode)
-    assert_same(
-        lambda t: F.max_pool2d(t, **kwargs),
-        lambda t: pooling.max_pool2d_reference(t, **kwargs),
-        [x],
-        device,
-        channels_last,
-    )
+    assert_equals_reference(pooling, "max_pool2d", [x], device, channels_last, **kwargs)
 
 
 @settings(max_examples=30)
@@ -163,13 +150,7 @@ def test_avg_pool2d_equals_reference(
 ):
     x = data.draw(mt.arrays(pool_shape(cfg)))
     kwargs = dict(pool_kwargs(cfg), ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-    assert_same(
-        lambda t: F.avg_pool2d(t, **kwargs),
-        lambda t: pooling.avg_pool2d_reference(t, **kwargs),
-        [x],
-        device,
-        channels_last,
-    )
+    assert_equals_reference(pooling, "avg_pool2d", [x], device, channels_last, **kwargs)
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -211,12 +192,9 @@ def test_batch_norm_equals_reference_with_running_stats(case, channels_last, mom
 def test_instance_norm_equals_reference(case, channels_last, device):
     x, w, b = case
     assume(x.shape[2] * x.shape[3] > 1)  # instance norm needs two values per (sample, channel)
-    assert_same(
-        lambda t, *wb: F.instance_norm(t, None, None, *wb),
-        lambda t, *wb: normalization.instance_norm_reference(t, None, None, *wb),
-        [x] if w is None else [x, w, b],
-        device,
-        channels_last,
+    arrays = [x] if w is None else [x, w, b]
+    assert_equals_reference(
+        normalization, "instance_norm", arrays, device, channels_last, (None, None)
     )
 
 
@@ -226,13 +204,7 @@ def test_group_norm_equals_reference(case, groups, channels_last, device):
     x, w, b = case
     groups = groups if x.shape[1] % groups == 0 else 1
     arrays = [x] if w is None else [x, w, b]
-    assert_same(
-        lambda t, *wb: F.group_norm(t, groups, *wb),
-        lambda t, *wb: normalization.group_norm_reference(t, groups, *wb),
-        arrays,
-        device,
-        channels_last,
-    )
+    assert_equals_reference(normalization, "group_norm", arrays, device, channels_last, (groups,))
 
 
 @settings(max_examples=20)
@@ -242,51 +214,23 @@ def test_layer_and_rms_norm_equal_reference(case, trailing, rms, device):
     shape = x.shape[-trailing:]
     w = np.linspace(0.5, 2.0, int(np.prod(shape))).reshape(shape)
     b = np.linspace(-1.0, 1.0, int(np.prod(shape))).reshape(shape)
-    if rms:
-        fast, ref, arrays = F.rms_norm, normalization.rms_norm_reference, [x, w]
-    else:
-        fast, ref, arrays = F.layer_norm, normalization.layer_norm_reference, [x, w, b]
-    assert_same(
-        lambda t, *wb: fast(t, shape, *wb),
-        lambda t, *wb: ref(t, shape, *wb),
-        arrays,
-        device,
-    )
+    arrays = [x, w] if rms else [x, w, b]
+    name = "rms_norm" if rms else "layer_norm"
+    assert_equals_reference(normalization, name, arrays, device, args=(shape,))
 
 
 # --------------------------------------------------------------------------- cross-entropy
 
 
-@st.composite
-def class_case(draw):
-    """Logits (N, C, *), class ids (some ignored, one always kept) or class probabilities."""
-    n, c = draw(st.integers(1, 4)), draw(st.integers(2, 5))
-    extra = draw(st.sampled_from([(), (2,), (1, 2)]))
-    x = draw(mt.arrays((n, c) + extra, low=-5, high=5))
-    ignore_index = draw(st.sampled_from([-100, 0, c - 1]))
-    if draw(st.booleans()):
-        target = draw(mt.arrays((n, c) + extra, low=0.1, high=1.0))
-        target = target / target.sum(axis=1, keepdims=True)
-    else:
-        target = draw(hnp.arrays(np.int64, (n,) + extra, elements=st.integers(0, c - 1)))
-        dropped = draw(hnp.arrays(bool, target.shape))
-        target = np.where(dropped, ignore_index, target)
-        target.reshape(-1)[0] = 1 if ignore_index == 0 else 0
-    options = {
-        "weight": draw(st.none() | mt.arrays((c,), low=0.2, high=2.0)),
-        "ignore_index": ignore_index,
-        "reduction": draw(st.sampled_from(["none", "mean", "sum"])),
-        "label_smoothing": draw(st.sampled_from([0.0, 0.1, 0.35])),
-    }
-    return x, target, options
-
-
 @settings(max_examples=30)
-@given(case=class_case())
-def test_cross_entropy_equals_reference(case, device):
-    x, target, options = case
-    soft = target.dtype.kind == "f"
-    arrays = [x, target] if soft else [x]
+@given(case=class_cases(), soft=st.booleans(), data=st.data())
+def test_cross_entropy_equals_reference(case, soft, data, device):
+    # class ids (some ignored) from tests/test_losses.py, or class probabilities of x's shape
+    x, target, weight, options = case
+    options = dict(options, weight=weight)
+    if soft:
+        p = data.draw(mt.arrays(x.shape, low=0.1, high=1.0))
+        target = p / p.sum(axis=1, keepdims=True)
 
     def with_target(fn):
         def loss(t, *soft_target):
@@ -294,6 +238,7 @@ def test_cross_entropy_equals_reference(case, device):
 
         return loss
 
+    arrays = [x, target] if soft else [x]
     assert_same(
         with_target(F.cross_entropy), with_target(losses.cross_entropy_reference), arrays, device
     )

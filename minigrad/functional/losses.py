@@ -165,8 +165,7 @@ class BinaryCrossEntropyWithLogits(Function):
         x, t, p, sp = self.x, self.t, self.p, self.sp
         dx = dt = dp = None
         if self.needs_input_grad[0]:
-            sigmoid_neg = 0.5 - 0.5 * self.xp.tanh(0.5 * x)
-            dx = dout * ((1 - t) - self.c * sigmoid_neg)
+            dx = dout * ((1 - t) - self.c * ops.sigmoid_array(-x))
         if self.needs_input_grad[1]:
             dt = dout * (-x if p is None else (p - 1) * sp - x)
         if self.needs_input_grad[2]:
@@ -255,24 +254,28 @@ def _class_target(name, input, target, ignore_index):
             f"{name}: target has shape {tuple(ids.shape)}, expected {expected} "
             f"for an input of shape {input.shape} (class dim 1)"
         )
-    _check_class_ids(name, ids, num_classes, ignore_index)
+    check_class_ids(name, ids, num_classes, ignore_index)
     ids = backend.to_device(ids, input.device)
     xp = backend.xp_of(ids)
     return ids if ids.dtype == xp.int64 else xp.astype(ids, xp.int64)
 
 
-def _check_class_ids(name, ids, num_classes, ignore_index):
-    """Raise for a class id outside [0, num_classes) that is not ignore_index."""
+def check_class_ids(name, ids, num_classes, ignore_index=None, what="target", error=IndexError):
+    """Raise `error` for a class id in array `ids` outside [0, num_classes) that is not
+    ignore_index: the one range check of class ids (losses, dataset labels, metrics). Costs
+    one host sync for device arrays."""
     if ids.size == 0:
         return
     xp = backend.xp_of(ids)
-    kept = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
-    low, high = backend.to_host(xp.stack([xp.min(kept), xp.max(kept)]))
+    if ignore_index is not None:
+        ids = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
+    low, high = backend.to_host(xp.stack([xp.min(ids), xp.max(ids)]))
     if low < 0 or high >= num_classes:
         bad = int(low if low < 0 else high)
-        raise IndexError(
-            f"{name}: target holds class id {bad}, but there are {num_classes} classes "
-            f"(ids must be in [0, {num_classes}) or equal ignore_index={ignore_index})"
+        allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+        raise error(
+            f"{name}: {what}: class id {bad}, but there are {num_classes} classes "
+            f"(ids must be in [0, {num_classes}){allowed})"
         )
 
 

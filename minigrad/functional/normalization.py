@@ -174,25 +174,33 @@ def batch_norm(
 
 def _batch_norm(normalize, input, running_mean, running_var, weight, bias, training, momentum, eps):
     _check_input("batch_norm", input, 2)
-    _check_eps("batch_norm", eps)
-    _check_stats_and_params("batch_norm", input, running_mean, running_var, weight, bias)
-    if not training:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
-        return _normalize_with_stats(input, running_mean, running_var, weight, bias, eps)
-    if input.numel() // input.shape[1] <= 1:
+    if training and input.numel() // input.shape[1] <= 1:
         raise ValueError(
             f"Expected more than 1 value per channel when training, got input size {input.shape}"
         )
+    stats = (running_mean, running_var, weight, bias, training, momentum, eps)
+    axes = (0,) + tuple(range(2, input.ndim))
+    return _per_channel("batch_norm", "eval mode (training=False)", normalize, axes, input, *stats)
+
+
+def _per_channel(fn, mode, normalize, axes, input, mean, var, weight, bias, batch_stats, m, eps):
+    """Batch and instance norm: statistics over `axes` with batch_stats, else the running ones
+    (`mode` names the argument that asked for them, for the error message)."""
+    _check_eps(fn, eps)
+    _check_stats_and_params(fn, input, mean, var, weight, bias)
+    if not batch_stats:
+        if mean is None or var is None:
+            raise ValueError(f"{fn}: {mode} needs running_mean and running_var")
+        return _normalize_with_stats(input, mean, var, weight, bias, eps)
     return normalize(
         input,
         weight,
         bias,
         view=input.shape,
-        axes=(0,) + tuple(range(2, input.ndim)),
+        axes=axes,
         param_shape=_channel_shape(input),
         eps=eps,
-        on_stats=_running(running_mean, running_var, momentum),
+        on_stats=_running(mean, var, m),
     )
 
 
@@ -216,26 +224,13 @@ def instance_norm(
 
 def _instance_norm(normalize, input, running_mean, running_var, weight, bias, use_stats, m, eps):
     _check_input("instance_norm", input, 3)
-    _check_eps("instance_norm", eps)
-    _check_stats_and_params("instance_norm", input, running_mean, running_var, weight, bias)
-    if not use_stats:
-        if running_mean is None or running_var is None:
-            raise ValueError("instance_norm: use_input_stats=False needs running_mean/running_var")
-        return _normalize_with_stats(input, running_mean, running_var, weight, bias, eps)
-    if math.prod(input.shape[2:]) <= 1:
+    if use_stats and math.prod(input.shape[2:]) <= 1:
         raise ValueError(
             f"Expected more than 1 spatial element when training, got input size {input.shape}"
         )
-    return normalize(
-        input,
-        weight,
-        bias,
-        view=input.shape,
-        axes=tuple(range(2, input.ndim)),
-        param_shape=_channel_shape(input),
-        eps=eps,
-        on_stats=_running(running_mean, running_var, m),
-    )
+    stats = (running_mean, running_var, weight, bias, use_stats, m, eps)
+    axes = tuple(range(2, input.ndim))
+    return _per_channel("instance_norm", "use_input_stats=False", normalize, axes, input, *stats)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
