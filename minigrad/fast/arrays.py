@@ -1,6 +1,6 @@
 """NumPy strided views and per-channel passes: the array-level tricks of conv.py, pooling.py
 and normalization.py. Off NumPy each returns None and the caller takes its portable path.
-Read conv.py next.
+Read layout.py next.
 """
 
 import math

@@ -1,6 +1,5 @@
-"""Normalisation: batch_norm, layer_norm, group_norm, instance_norm and rms_norm, first as one
-textbook reference, then the public functions. Read dropout.py next; nn/normalization.py wraps
-these.
+"""Normalisation: batch, layer, group, instance and RMS norm, first as one textbook reference,
+then the public functions. Read dropout.py next; nn/normalization.py wraps these.
 
 Every layer here computes x̂ = (x - mean) / sqrt(var + eps) over a group of values, then
 y = x̂·w + b. Only which values form a group differs:

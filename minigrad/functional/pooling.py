@@ -1,6 +1,5 @@
-"""Pooling: max_pool1d/2d, avg_pool1d/2d and adaptive_avg_pool1d/2d (global pooling included),
-first as textbook references on NCHW tensors, then the public functions. Read normalization.py
-next.
+"""Pooling: max/avg_pool1d/2d and adaptive_avg_pool1d/2d (global pooling too), first as textbook
+references on NCHW tensors, then the public functions. Read normalization.py next.
 
 A pool reduces each K x K window of the padded input to one number. The references stack the
 windows (windows.stack_windows, (B, C, KH*KW, OH, OW)) and reduce axis 2: the max picks the
