@@ -2,7 +2,7 @@
 PyTorch alike, so every framework starts a step from the same numbers. Read numpy_cnn.py next.
 
 The LeNet-like CNN on 1x28x28 (float32, batch 128):
-    conv32 3x3 pad 1 [-BN] - ReLU - maxpool 2 - conv64 3x3 pad 1 [-BN] - ReLU - maxpool 2
+    conv32 3x3 pad 1 [-BN] - maxpool 2 - ReLU - conv64 3x3 pad 1 [-BN] - maxpool 2 - ReLU
     - flatten (64*7*7 = 3136) - fc128 - ReLU - fc10
 Weights are keyed by PyTorch's nn.Sequential state-dict names ("0.weight", "3.bias", ...) in
 PyTorch's layouts: conv (F, C, 3, 3), linear (out, in), flatten in (C, H, W) order.
@@ -61,7 +61,7 @@ def cnn(nn, batchnorm=False):
 
     def block(conv):
         norm = [nn.BatchNorm2d(conv.out_channels)] if batchnorm else []
-        return [conv, *norm, nn.ReLU(), nn.MaxPool2d(2)]
+        return [conv, *norm, nn.MaxPool2d(2), nn.ReLU()]  # pool first: they commute
 
     return nn.Sequential(
         *block(nn.Conv2d(1, 32, 3, padding=1)),

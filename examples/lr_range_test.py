@@ -66,18 +66,19 @@ def load_data(args):
 
 
 def make_model(kind):
-    """cnn: conv16-BN-ReLU-pool, conv32-BN-ReLU-pool, fc10 (~17k params); mlp: 784-128-10."""
+    """cnn: conv16-BN-pool-ReLU, conv32-BN-pool-ReLU, fc10 (~17k params); mlp: 784-128-10.
+    Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
     if kind == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, bias=False),
         nn.BatchNorm2d(16),
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1, bias=False),
         nn.BatchNorm2d(32),
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
         nn.Flatten(),
         nn.Linear(32 * 7 * 7, 10),
     )

@@ -1,9 +1,20 @@
 """minigrad: a from-scratch deep-learning engine on NumPy (CPU) and CuPy (GPU).
 
-Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/.
+Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/, train.py;
+the fast layer (fast/) last.
+
+Process-wide setting applied on import: glibc's malloc keeps freed blocks up to 256 MiB for
+reuse (fast.memory.keep_freed_memory), since a training step frees and re-allocates the same
+big arrays every step. Set MINIGRAD_KEEP_FREED_MEMORY=0 before importing to keep the
+allocator's defaults.
 """
 
-from minigrad import (
+from minigrad.fast import memory as _memory
+
+if _memory.wanted():
+    _memory.keep_freed_memory()
+
+from minigrad import (  # noqa: E402
     autograd,
     backend,
     data,

@@ -20,6 +20,8 @@ import time
 import numpy as np
 
 from minigrad import backend, distributed
+from minigrad.functional.losses import check_class_ids
+from minigrad.progress import progress
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -96,11 +98,7 @@ def confusion_matrix(preds, targets, num_classes):
     if preds.shape != targets.shape:
         raise ValueError(f"confusion_matrix: {preds.shape[0]} preds but {targets.shape[0]} targets")
     for name, values in (("preds", preds), ("targets", targets)):
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(
-                f"confusion_matrix: {name} must lie in [0, {num_classes}), got "
-                f"values in [{values.min()}, {values.max()}]"
-            )
+        check_class_ids("confusion_matrix", values, num_classes, what=name, error=ValueError)
     counts = np.bincount(targets * num_classes + preds, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
@@ -172,66 +170,7 @@ class MetricTracker:
 # --------------------------------------------------------------------------- progress
 
 
-def _clock(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class _TextProgress:
-    """tqdm's look without tqdm: 'desc: 37/100 [00:04<00:07, 8.90 it/s]' redrawn on stderr."""
-
-    def __init__(self, iterable, total, desc, file, min_interval=0.5):
-        self.iterable = iterable
-        self.total = total
-        self.desc = f"{desc}: " if desc else ""
-        self.file = file if file is not None else sys.stderr
-        self.min_interval = min_interval
-
-    def _line(self, done, elapsed):
-        rate = done / elapsed if elapsed > 0 else 0.0
-        if self.total is None:
-            return f"{self.desc}{done} [{_clock(elapsed)}, {rate:.2f} it/s]"
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        return f"{self.desc}{done}/{self.total} [{_clock(elapsed)}<{_clock(eta)}, {rate:.2f} it/s]"
-
-    def __iter__(self):
-        start = time.perf_counter()
-        shown = start
-        done = 0
-        for item in self.iterable:
-            yield item
-            done += 1
-            now = time.perf_counter()
-            if now - shown >= self.min_interval or done == self.total:
-                self.file.write("\r" + self._line(done, now - start))
-                self.file.flush()
-                shown = now
-        self.file.write("\n")
-        self.file.flush()
-
-    def __len__(self):
-        return self.total
-
-
-def progress(iterable, total=None, desc=None, disable=False, file=None, use_tqdm=None):
-    """Wrap `iterable` in a progress bar: tqdm when installed (use_tqdm=None or True), otherwise
-    a plain line on stderr with rate and ETA; the iterable itself when disable=True."""
-    if disable:
-        return iterable
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    if use_tqdm is not False:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            if use_tqdm:
-                raise
-        else:
-            return tqdm(iterable, total=total, desc=desc, file=file, leave=False)
-    return _TextProgress(iterable, total, desc, file)
-
-
-_progress = progress  # fit() has an argument named progress
+_progress = progress  # fit() has an argument named progress (the bar: minigrad/progress.py)
 
 
 # --------------------------------------------------------------------------- early stopping

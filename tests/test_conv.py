@@ -10,35 +10,20 @@ import minigrad as mg
 from minigrad import backend
 from minigrad import functional as F
 from minigrad import testing as mt
+from minigrad.fast import arrays as fast_arrays
+from minigrad.fast import conv as fast_conv
 from minigrad.functional import conv as conv_module
 from minigrad.gradcheck import gradcheck
 
 # --------------------------------------------------------------------------- references
 
 
-def ref_conv2d(x, w, b, stride, pads, dilation, groups):
-    """out[n, f, p, q] = b[f] + sum_{c, i, j} xpad[n, gCg + c, ps + id, qs + jd] w[f, c, i, j]"""
-    (pt, pb), (pl, pr) = pads
-    xpad = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    n, _, hp, wp = xpad.shape
-    f, cg, kh, kw = w.shape
-    oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    out = np.zeros((n, f, oh, ow))
-    fg = f // groups
-    for o in range(f):
-        g = o // fg
-        for p in range(oh):
-            for q in range(ow):
-                for i in range(kh):
-                    for j in range(kw):
-                        h = p * stride[0] + i * dilation[0]
-                        v = q * stride[1] + j * dilation[1]
-                        patch = xpad[:, g * cg : (g + 1) * cg, h, v]
-                        out[:, o, p, q] += patch @ w[o, :, i, j]
-    if b is not None:
-        out += b[None, :, None, None]
-    return out
+def reference(x, w, b=None, device="cpu", **kwargs):
+    """conv2d_reference, the package's textbook conv (im2col from slices + one matmul), on host
+    arrays; tests/test_fast_equals_reference.py holds it against F.conv2d on every config, and
+    test_conv2d_reference_by_hand below checks it against numbers worked out by hand."""
+    tensors = [None if a is None else mg.tensor(a, device=device) for a in (x, w, b)]
+    return conv_module.conv2d_reference(*tensors, **kwargs).numpy()
 
 
 def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, dilation, groups):
@@ -116,10 +101,6 @@ def conv_kwargs(cfg):
     )
 
 
-def pads_of(padding):
-    return tuple((p, p) for p in padding)
-
-
 # --------------------------------------------------------------------------- conv2d
 
 
@@ -128,10 +109,19 @@ def test_conv2d_forward(case, device):
     cfg, x, w, b = case
     bias = None if b is None else mg.tensor(b, device=device)
     y = F.conv2d(mg.tensor(x, device=device), mg.tensor(w, device=device), bias, **conv_kwargs(cfg))
-    expected = ref_conv2d(
-        x, w, b, cfg["stride"], pads_of(cfg["padding"]), cfg["dilation"], cfg["groups"]
-    )
+    expected = reference(x, w, b, device, **conv_kwargs(cfg))
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_reference_by_hand():
+    # one 3x4 image, one 2x2 kernel, stride (1, 2), padding (0, 1): worked out on paper
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    # padded rows: [0 0 1 2 3 0], [0 4 5 6 7 0], [0 8 9 10 11 0]; windows start at cols 0, 2, 4
+    expected = np.array([[[[0 + 0 + 0 + 16, 1 + 4 + 15 + 24, 3 + 0 + 21 + 0],
+                           [0 + 8 + 0 + 32, 5 + 12 + 27 + 40, 7 + 0 + 33 + 0]]]]) + 0.5  # fmt: skip
+    got = reference(x, w, np.array([0.5]), stride=(1, 2), padding=(0, 1))
+    np.testing.assert_array_equal(got, expected)
 
 
 @settings(max_examples=8)
@@ -192,7 +182,7 @@ def test_conv2d_input_gradient_by_correlation_equals_col2im(
     grads = []
     for correlate in (True, False):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(conv_module, "_correlate_for_dx", lambda *a, c=correlate: c)
+            patch.setattr(fast_conv, "_correlate_for_dx", lambda *a, c=correlate: c)
             xt = mg.tensor(x, device=device, requires_grad=True)
             y = F.conv2d(xt, mg.tensor(w, device=device), padding=padding, dilation=dilation)
             upstream = np.cos(np.arange(np.prod(y.shape))).reshape(y.shape)
@@ -202,10 +192,10 @@ def test_conv2d_input_gradient_by_correlation_equals_col2im(
 
 
 def test_conv2d_correlation_path_is_taken_only_where_it_was_measured_faster():
-    assert conv_module._correlate_for_dx((32, 32, 3, 3), (1, 1), 1)
-    assert not conv_module._correlate_for_dx((64, 32, 3, 3), (1, 1), 1)  # F = 2C
-    assert not conv_module._correlate_for_dx((32, 32, 3, 3), (2, 1), 1)
-    assert not conv_module._correlate_for_dx((32, 16, 3, 3), (1, 1), 2)
+    assert fast_conv._correlate_for_dx((32, 32, 3, 3), (1, 1), 1)
+    assert not fast_conv._correlate_for_dx((64, 32, 3, 3), (1, 1), 1)  # F = 2C
+    assert not fast_conv._correlate_for_dx((32, 32, 3, 3), (2, 1), 1)
+    assert not fast_conv._correlate_for_dx((32, 16, 3, 3), (1, 1), 2)
 
 
 @settings(max_examples=6)
@@ -253,7 +243,8 @@ def test_conv2d_same_padding_even_kernels(kernel, dilation, device):
     )
     totals = [dilation * (k - 1) for k in kernel]
     pads = tuple((t // 2, t - t // 2) for t in totals)  # PyTorch puts the odd pixel at the end
-    expected = ref_conv2d(x, w, None, (1, 1), pads, (dilation, dilation), 1)
+    padded = np.pad(x, ((0, 0), (0, 0), *pads))
+    expected = reference(padded, w, dilation=dilation)
     assert y.shape == (2, 2, 7, 6)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
     small = (x[:1, :, :4, :5], w[:1])
@@ -266,9 +257,7 @@ def test_conv2d_valid_padding_and_float32():
     w = rng.standard_normal((3, 2, 2, 3)).astype(np.float32)
     y = F.conv2d(mg.tensor(x), mg.tensor(w), padding="valid")
     assert y.dtype == "float32"
-    expected = ref_conv2d(
-        x.astype(float), w.astype(float), None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1
-    )
+    expected = reference(x.astype(float), w.astype(float))
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -306,14 +295,14 @@ def test_conv1d(data, groups, kernel, stride, dilation, device):
         mg.tensor(b, device=device),
         **kwargs,
     )
-    expected = ref_conv2d(
+    expected = reference(
         x[:, :, None],
         w[:, :, None],
         b,
-        (1, stride),
-        ((0, 0), (padding, padding)),
-        (1, dilation),
-        groups,
+        stride=(1, stride),
+        padding=(0, padding),
+        dilation=(1, dilation),
+        groups=groups,
     )[:, :, 0]
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
     gradcheck(lambda *t: F.conv1d(*t, **kwargs), [x, w, b], device=device)
@@ -324,7 +313,8 @@ def test_conv1d_same_padding():
     x = rng.standard_normal((1, 2, 6))
     w = rng.standard_normal((3, 2, 4))
     y = F.conv1d(mg.tensor(x), mg.tensor(w), padding="same")
-    expected = ref_conv2d(x[:, :, None], w[:, :, None], None, (1, 1), ((0, 0), (1, 2)), (1, 1), 1)
+    padded = np.pad(x[:, :, None], ((0, 0), (0, 0), (0, 0), (1, 2)))  # odd pixel at the end
+    expected = reference(padded, w[:, :, None])
     np.testing.assert_allclose(y.numpy(), expected[:, :, 0], rtol=1e-10, atol=1e-10)
 
 
@@ -364,7 +354,7 @@ def test_conv_transpose2d_is_the_input_gradient_of_conv2d():
 
 @given(data=st.data())
 def test_window_view_matches_slices(data):
-    """backend.window_view (NumPy strided view) == the portable slice loop, on strided input."""
+    """arrays.window_view (NumPy strided view) == the portable slice loop, on strided input."""
     kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
     stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
     dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
@@ -372,14 +362,14 @@ def test_window_view_matches_slices(data):
     size = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, stride, dilation, kernel)]
     x = data.draw(mt.arrays((2, 3, size[0] + 1, size[1], 4)))
     x = x[:, :, 1:]  # a non-contiguous view
-    view = backend.window_view(x, kernel, stride, dilation, out)
-    slices = conv_module._windows_by_slices(x, kernel, stride, dilation, out)
+    view = fast_arrays.window_view(x, kernel, stride, dilation, out)
+    slices = fast_conv._windows_by_slices(x, kernel, stride, dilation, out)
     np.testing.assert_array_equal(view, slices)
 
 
 def test_fast_paths_are_off_for_other_devices():
     x = backend.to_device(np.zeros((1, 3, 3, 1)), "strict")
-    assert backend.window_view(x, (2, 2), (1, 1), (1, 1), (2, 2)) is None
+    assert fast_arrays.window_view(x, (2, 2), (1, 1), (1, 1), (2, 2)) is None
 
 
 # --------------------------------------------------------------------------- errors

@@ -202,30 +202,31 @@ def test_pool_modules():
     upstream=hnp.arrays(np.float64, (2, 3, 6, 7), elements=st.integers(-3, 3).map(float)),
     pool=st.sampled_from([(2, None, 0), (3, 2, 1), (2, 1, 1), (3, 1, 0)]),
 )
-def test_sequential_runs_relu_then_max_pool_as_pool_then_relu_with_identical_results(
-    x, upstream, pool, device
-):
-    # small integers: ties at positive values, at zero and below it in most windows
+def test_max_pool_then_relu_equals_relu_then_max_pool(x, upstream, pool, device):
+    # why the examples write MaxPool2d before ReLU (the ReLU then touches a smaller array):
+    # the two commute, values and gradients alike. Small integers: ties at positive values,
+    # at zero and below it in most windows
     kernel, stride, padding = pool
-    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(kernel, stride, padding))
-    fused_in, plain_in = (minigrad.tensor(x, device=device, requires_grad=True) for _ in "ab")
-    fused = model(fused_in)
-    plain = F.max_pool2d(F.relu(plain_in), kernel, stride, padding)
-    assert type(fused._ctx).__name__ == "ReLU"  # the pool really ran first
-    np.testing.assert_array_equal(fused.numpy(), plain.numpy())
-    grad = minigrad.tensor(upstream[..., : plain.shape[2], : plain.shape[3]], device=device)
-    fused.backward(grad)
-    plain.backward(grad)
-    np.testing.assert_array_equal(backend.to_host(fused_in.grad), backend.to_host(plain_in.grad))
+    pool_first = nn.Sequential(nn.MaxPool2d(kernel, stride, padding), nn.ReLU())
+    relu_first = nn.Sequential(nn.ReLU(), nn.MaxPool2d(kernel, stride, padding))
+    inputs = [minigrad.tensor(x, device=device, requires_grad=True) for _ in "ab"]
+    outs = [model(t) for model, t in zip((pool_first, relu_first), inputs)]
+    np.testing.assert_array_equal(outs[0].numpy(), outs[1].numpy())
+    grad = minigrad.tensor(upstream[..., : outs[0].shape[2], : outs[0].shape[3]], device=device)
+    for out in outs:
+        out.backward(grad)
+    np.testing.assert_array_equal(backend.to_host(inputs[0].grad), backend.to_host(inputs[1].grad))
 
 
-def test_sequential_keeps_relu_before_max_pool_when_a_hook_watches_either():
+def test_sequential_runs_modules_in_declared_order():
     seen = []
-    relu, pool = nn.ReLU(), nn.MaxPool1d(2)
-    relu.register_forward_hook(lambda module, inputs, out: seen.append(inputs[0].shape))
-    out = nn.Sequential(relu, pool)(minigrad.randn(2, 3, 8))
-    assert seen == [(2, 3, 8)] and out.shape == (2, 3, 4)
-    assert type(out._ctx).__name__ != "ReLU"
+    modules = [nn.ReLU(), nn.MaxPool1d(2), nn.Identity()]
+    for module in modules:
+        module.register_forward_hook(lambda m, inputs, out: seen.append(type(m).__name__))
+    out = nn.Sequential(*modules)(minigrad.randn(2, 3, 8))
+    assert seen == ["ReLU", "MaxPool1d", "Identity"] and out.shape == (2, 3, 4)
+    out = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))(minigrad.randn(1, 2, 4, 4, requires_grad=True))
+    assert type(out._ctx).__name__ == "MaxPool"  # the last module declared ran last
 
 
 def test_summary_of_a_small_cnn(device):

@@ -94,7 +94,7 @@ def test_confusion_matrix_takes_logits_and_checks_range():
     logits = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     cm = train.confusion_matrix(logits, np.array([1, 1, 0]), 2)
     np.testing.assert_array_equal(cm, [[0, 1], [1, 1]])
-    with pytest.raises(ValueError, match="targets must lie in"):
+    with pytest.raises(ValueError, match="targets: class id 2, but there are 2 classes"):
         train.confusion_matrix(np.array([0]), np.array([2]), 2)
 
 

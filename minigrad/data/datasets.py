@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import math
 import os
-import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -25,6 +24,8 @@ import zlib
 import numpy as np
 
 from minigrad import backend
+from minigrad.functional.losses import check_class_ids
+from minigrad.progress import progress
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
@@ -81,8 +82,7 @@ def parse_cifar(raw, name, label_bytes):
 
 
 def _check_labels(labels, num_classes, name):
-    if labels.size and int(labels.max()) >= num_classes:
-        raise ValueError(f"{name}: label {int(labels.max())} outside 0..{num_classes - 1}")
+    check_class_ids(name, labels, num_classes, what="labels", error=ValueError)
 
 
 # --------------------------------------------------------------------------- downloading
@@ -99,31 +99,6 @@ def sha256_of(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _progress(total, desc):
-    """A tqdm bar when tqdm is installed, else a bare object printing percentages to stderr."""
-    try:
-        from tqdm import tqdm
-
-        return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr)
-    except ImportError:
-        return _TextProgress(total, desc)
-
-
-class _TextProgress:
-    def __init__(self, total, desc):
-        self.total, self.desc, self.done, self.shown = total, desc, 0, -10
-
-    def update(self, n):
-        self.done += n
-        percent = 100 * self.done // self.total if self.total else 0
-        if percent >= self.shown + 10:
-            self.shown = percent
-            print(f"{self.desc}: {percent}% of {self.total} bytes", file=sys.stderr)
-
-    def close(self):
-        pass
 
 
 def verify_sha256(path, expected, name=None):
@@ -157,7 +132,7 @@ def download_url(url, path, sha256=None):
     try:
         with os.fdopen(fd, "wb") as out, _open_url(url) as response:
             total = int(response.headers.get("Content-Length") or 0)
-            bar = _progress(total, os.path.basename(path))
+            bar = progress(total=total, desc=os.path.basename(path), unit="B")
             received = 0
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)

@@ -8,12 +8,14 @@ minigrad's seeded generators (`minigrad.seed(n)` makes a run repeat); small per-
 """
 
 import math
+import numbers
 
 import numpy as np
 
 from minigrad import backend
 from minigrad import functional as F  # noqa: N812
 from minigrad.functional.resize import resize_matrix
+from minigrad.functional.windows import ntuple
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -55,12 +57,9 @@ def _check_prob(p, name):
         raise ValueError(f"{name}: p must be in [0, 1], got {p}")
 
 
-def _pair(v, name):
-    """(a, b) from one number or a pair."""
-    pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(pair) != 2:
-        raise ValueError(f"{name}: expected a number or a pair, got {v!r}")
-    return pair
+def _pair(value, name, owner):
+    """(a, b) from one number or a pair of numbers."""
+    return ntuple(value, 2, name, owner, number=numbers.Real)
 
 
 def _shift_matrix(offsets, n_out, n_in, like):
@@ -203,8 +202,8 @@ class RandomCrop(BatchTransform):
     code path on every device; exact, since each output sums one input times 1)."""
 
     def __init__(self, size, padding=0):
-        self.size = _pair(size, "RandomCrop")
-        self.padding = _pair(padding, "RandomCrop")
+        self.size = _pair(size, "size", "RandomCrop")
+        self.padding = _pair(padding, "padding", "RandomCrop")
         if min(self.size) < 1 or min(self.padding) < 0:
             raise ValueError(f"RandomCrop: need size >= 1, padding >= 0, got {self}")
 
@@ -223,7 +222,7 @@ class RandomTranslation(BatchTransform):
     """Shift each sample by whole pixels, up to max_shift (int or (dy, dx)); zeros flow in."""
 
     def __init__(self, max_shift):
-        self.max_shift = _pair(max_shift, "RandomTranslation")
+        self.max_shift = _pair(max_shift, "max_shift", "RandomTranslation")
         if min(self.max_shift) < 0:
             raise ValueError(f"RandomTranslation: max_shift must be >= 0, got {max_shift}")
 
@@ -329,7 +328,7 @@ class RandomRotation(BatchTransform):
 
     def __init__(self, degrees):
         if isinstance(degrees, (tuple, list)):
-            self.degrees = _pair(degrees, "RandomRotation")
+            self.degrees = _pair(degrees, "degrees", "RandomRotation")
         else:
             self.degrees = (-abs(degrees), abs(degrees))
         if self.degrees[0] > self.degrees[1]:

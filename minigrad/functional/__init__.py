@@ -1,4 +1,7 @@
-"""F: the stateless math of layers, one file per family. Each family adds its import here."""
+"""F: the stateless math of layers, one file per family. Each family adds its import here.
+Read special.py, activations.py, losses.py, linear.py, windows.py, conv.py, pooling.py,
+normalization.py, dropout.py; the fast paths behind conv, pooling and the norms are in fast/.
+"""
 
 from minigrad.functional.activations import (  # noqa: F401
     celu,

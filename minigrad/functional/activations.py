@@ -11,7 +11,7 @@ import math
 
 from minigrad import backend, ops
 from minigrad.functional.special import erf_array, erfc_array  # noqa: F401
-from minigrad.ops import relu, sigmoid, tanh  # noqa: F401  (their Functions live in ops.py)
+from minigrad.ops import relu, sigmoid, sigmoid_array, tanh  # noqa: F401  (Functions in ops.py)
 from minigrad.tensor import Function, Tensor
 
 # SELU constants, Klambauer et al. 2017, "Self-Normalizing Neural Networks", eq. (14)
@@ -25,11 +25,6 @@ INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 def _mask(xp, condition, like):
     """A boolean condition as 0/1 in the dtype of `like`."""
     return xp.astype(condition, like.dtype)
-
-
-def _stable_sigmoid(xp, x):
-    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2: never overflows."""
-    return 0.5 + 0.5 * xp.tanh(0.5 * x)
 
 
 def _log1p_exp(xp, x):
@@ -242,7 +237,7 @@ class SiLU(Function):
     """y = x s, s = sigmoid(x);  dx = dout * s (1 + x (1 - s))   (Elfwing et al. 2017)"""
 
     def forward(self, x):
-        s = _stable_sigmoid(self.xp, x)
+        s = sigmoid_array(x)
         self.x, self.s = x, s
         return x * s
 
@@ -263,7 +258,7 @@ class Mish(Function):
 
     def backward(self, dout):
         x, t = self.x, self.t
-        return (dout * (t + x * (1 - t * t) * _stable_sigmoid(self.xp, x)),)
+        return (dout * (t + x * (1 - t * t) * sigmoid_array(x)),)
 
 
 class Softplus(Function):
@@ -274,7 +269,7 @@ class Softplus(Function):
         bx = x * beta
         linear = bx > threshold
         if self.needs_input_grad[0]:
-            self.slope = xp.where(linear, xp.ones_like(x), _stable_sigmoid(xp, bx))
+            self.slope = xp.where(linear, xp.ones_like(x), sigmoid_array(bx))
         return xp.where(linear, x, _log1p_exp(xp, bx) / beta)
 
     def backward(self, dout):
@@ -290,7 +285,7 @@ class LogSigmoid(Function):
         return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, dout):
-        return (dout * _stable_sigmoid(self.xp, -self.x),)
+        return (dout * sigmoid_array(-self.x),)
 
 
 class Softsign(Function):

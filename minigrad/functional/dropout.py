@@ -8,13 +8,11 @@ Masks are 0/1 arrays in the input's dtype (the array API does not multiply bool 
 """
 
 from minigrad import backend, ops
+from minigrad.functional.activations import SELU_ALPHA, SELU_SCALE
 from minigrad.functional.linear import linear
 from minigrad.tensor import Tensor
 
-# SELU's constants (Klambauer et al. 2017, "Self-Normalizing Neural Networks"): alpha' = -λα is
-# the value SELU saturates to for large negative inputs.
-SELU_ALPHA = 1.6732632423543772
-SELU_SCALE = 1.0507009873554805
+# alpha' = -λα (Klambauer et al. 2017): the value SELU saturates to for large negative inputs
 ALPHA_PRIME = -SELU_SCALE * SELU_ALPHA
 
 # --------------------------------------------------------------------------- helpers

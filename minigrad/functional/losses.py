@@ -8,6 +8,7 @@ cross-entropy: by the summed weights of the targets that are not ignored, as PyT
 """
 
 from minigrad import backend, ops
+from minigrad.functional.activations import log_softmax
 from minigrad.tensor import Function, Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -164,8 +165,7 @@ class BinaryCrossEntropyWithLogits(Function):
         x, t, p, sp = self.x, self.t, self.p, self.sp
         dx = dt = dp = None
         if self.needs_input_grad[0]:
-            sigmoid_neg = 0.5 - 0.5 * self.xp.tanh(0.5 * x)
-            dx = dout * ((1 - t) - self.c * sigmoid_neg)
+            dx = dout * ((1 - t) - self.c * ops.sigmoid_array(-x))
         if self.needs_input_grad[1]:
             dt = dout * (-x if p is None else (p - 1) * sp - x)
         if self.needs_input_grad[2]:
@@ -254,24 +254,28 @@ def _class_target(name, input, target, ignore_index):
             f"{name}: target has shape {tuple(ids.shape)}, expected {expected} "
             f"for an input of shape {input.shape} (class dim 1)"
         )
-    _check_class_ids(name, ids, num_classes, ignore_index)
+    check_class_ids(name, ids, num_classes, ignore_index)
     ids = backend.to_device(ids, input.device)
     xp = backend.xp_of(ids)
     return ids if ids.dtype == xp.int64 else xp.astype(ids, xp.int64)
 
 
-def _check_class_ids(name, ids, num_classes, ignore_index):
-    """Raise for a class id outside [0, num_classes) that is not ignore_index."""
+def check_class_ids(name, ids, num_classes, ignore_index=None, what="target", error=IndexError):
+    """Raise `error` for a class id in array `ids` outside [0, num_classes) that is not
+    ignore_index: the one range check of class ids (losses, dataset labels, metrics). Costs
+    one host sync for device arrays."""
     if ids.size == 0:
         return
     xp = backend.xp_of(ids)
-    kept = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
-    low, high = backend.to_host(xp.stack([xp.min(kept), xp.max(kept)]))
+    if ignore_index is not None:
+        ids = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
+    low, high = backend.to_host(xp.stack([xp.min(ids), xp.max(ids)]))
     if low < 0 or high >= num_classes:
         bad = int(low if low < 0 else high)
-        raise IndexError(
-            f"{name}: target holds class id {bad}, but there are {num_classes} classes "
-            f"(ids must be in [0, {num_classes}) or equal ignore_index={ignore_index})"
+        allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+        raise error(
+            f"{name}: {what}: class id {bad}, but there are {num_classes} classes "
+            f"(ids must be in [0, {num_classes}){allowed})"
         )
 
 
@@ -398,6 +402,46 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     return ops.reshape(loss, ()) if input.ndim == 1 and reduction == "none" else loss
 
 
+def _cross_entropy_args(name, input, target, weight, ignore_index, reduction, smoothing):
+    """Check cross-entropy's arguments; returns the batched input, the target (class ids as an
+    int64 array, or probabilities as a Tensor) and the class weights as an array (or None)."""
+    _check_reduction(name, reduction)
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {smoothing}")
+    soft = _is_soft(target)
+    batched, target = _unbatch(name, input, target, soft)
+    if soft:
+        target = _same_shape(name, batched, target)
+    else:
+        target = _class_target(name, batched, target, ignore_index)
+    return batched, target, _weight_array(name, weight, batched.shape[1], batched)
+
+
+def cross_entropy_reference(
+    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
+    """F.cross_entropy from primitives: loss_i = -sum_c q_ic log_softmax(x_i)_c, q the target
+    distribution (one-hot or given, smoothed by eps/C, weighted); "mean" divides by the
+    targets' summed weights. The oracle of the fused CrossEntropy (also twice differentiable)."""
+    name = "cross_entropy"
+    args = (ignore_index, reduction, label_smoothing)
+    x, t, w = _cross_entropy_args(name, input, target, weight, *args)
+    xp = backend.xp_of(x.data)
+    num_classes = x.shape[1]
+    if isinstance(t, Tensor):  # soft targets: "mean" averages over samples, unweighted
+        q = (1 - label_smoothing) * t + label_smoothing / num_classes
+        q = q if w is None else q * Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
+        norm = xp.asarray(x.numel() // num_classes, dtype=x.data.dtype, device=x.data.device)
+    else:
+        q, norm = _target_weights(xp, t, x.data, w, int(ignore_index), label_smoothing)
+        q = Tensor(q)
+    rows = -ops.sum(q * log_softmax(x, dim=1), dim=1)
+    if reduction == "none":
+        return ops.reshape(rows, ()) if input.ndim == 1 else rows
+    total = ops.sum(rows)
+    return total if reduction == "sum" else total / Tensor(xp.where(norm > 0, norm, xp.nan))
+
+
 def cross_entropy(
     input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
 ):
@@ -406,19 +450,12 @@ def cross_entropy(
     target: class ids (N, d1, ...) (integers; ignore_index skipped) or class probabilities of
     the input's shape (floats). label_smoothing eps mixes the target with the uniform eps/C."""
     name = "cross_entropy"
-    _check_reduction(name, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    soft = _is_soft(target)
-    batched, target = _unbatch(name, input, target, soft)
-    if soft:
-        target = _same_shape(name, batched, target)
-    else:
-        target = _class_target(name, batched, target, ignore_index)
+    args = (ignore_index, reduction, label_smoothing)
+    batched, target, weight = _cross_entropy_args(name, input, target, weight, *args)
     loss = CrossEntropy.apply(
         batched,
         target,
-        weight=_weight_array(name, weight, batched.shape[1], batched),
+        weight=weight,
         ignore_index=int(ignore_index),
         reduction=reduction,
         smoothing=float(label_smoothing),

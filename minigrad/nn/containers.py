@@ -69,36 +69,9 @@ class Sequential(_Indexed):
             del self._modules[key]
 
     def forward(self, x):
-        modules = list(self._modules.values())
-        i = 0
-        while i < len(modules):
-            if i + 1 < len(modules) and _pool_first(modules[i], modules[i + 1]):
-                x = modules[i](modules[i + 1](x))  # max-pool, then ReLU on the smaller array
-                i += 2
-            else:
-                x = modules[i](x)
-                i += 1
+        for module in self._modules.values():
+            x = module(x)
         return x
-
-
-def _pool_first(first, second):
-    """Whether the pair ReLU -> MaxPool (neither with hooks) may run as MaxPool -> ReLU.
-
-    The two commute exactly: max is monotone, so relu(max(window)) = max(relu(window)), and
-    backward reaches the same entry: entries tied at a positive maximum are tied before the
-    ReLU too, and where the maximum is <= 0 ReLU's gradient is 0 whichever entry is chosen.
-    Pooling first shrinks the ReLU's array by the pool's stride squared (measured: 64.3 ->
-    58.7 ms for the benchmark CNN's train step). Hooks see each module's own input, so
-    modules with hooks keep their order."""
-    from minigrad.nn.activations import ReLU
-    from minigrad.nn.layers import MaxPool1d, MaxPool2d
-
-    return (
-        type(first) is ReLU
-        and type(second) in (MaxPool1d, MaxPool2d)
-        and not first._forward_hooks
-        and not second._forward_hooks
-    )
 
 
 class ModuleList(_Indexed):

@@ -7,6 +7,7 @@ import math
 
 from minigrad import backend
 from minigrad import functional as F  # noqa: N812
+from minigrad.functional.windows import ntuple
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor, no_grad
@@ -18,16 +19,6 @@ def _positive_int(value, name, owner):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return value
-
-
-def _ntuple(value, n, name, owner, minimum=0):
-    """An int or an n-tuple of ints as an n-tuple, each at least `minimum`."""
-    values = (value,) * n if isinstance(value, int) else tuple(value)
-    if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{owner}: {name} must be an int or {n} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
-    return values
 
 
 def _empty(shape, device, dtype):
@@ -249,16 +240,16 @@ class _ConvNd(Module):
             raise ValueError(
                 f"{owner}: only padding_mode='zeros' is supported, got {padding_mode!r}"
             )
-        self.kernel_size = _ntuple(kernel_size, self.n, "kernel_size", owner, 1)
-        self.stride = _ntuple(stride, self.n, "stride", owner, 1)
-        self.dilation = _ntuple(dilation, self.n, "dilation", owner, 1)
-        self.output_padding = _ntuple(output_padding, self.n, "output_padding", owner)
+        self.kernel_size = ntuple(kernel_size, self.n, "kernel_size", owner, 1)
+        self.stride = ntuple(stride, self.n, "stride", owner, 1)
+        self.dilation = ntuple(dilation, self.n, "dilation", owner, 1)
+        self.output_padding = ntuple(output_padding, self.n, "output_padding", owner, 0)
         if isinstance(padding, str):
             if padding not in ("same", "valid") or self.transposed:
                 raise ValueError(f"{owner}: unsupported padding {padding!r}")
             self.padding = padding
         else:
-            self.padding = _ntuple(padding, self.n, "padding", owner)
+            self.padding = ntuple(padding, self.n, "padding", owner, 0)
         self.padding_mode = padding_mode
         # (out, in/groups, *k) for a conv; (in, out/groups, *k) for a transposed conv
         if self.transposed:

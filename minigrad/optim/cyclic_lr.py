@@ -4,7 +4,7 @@ also cycle momentum (β₁ for Adam). Read lr_scheduler.py first and lr_finder.p
 
 import math
 
-from minigrad.optim.lr_scheduler import LRScheduler, _check_optimizer, _per_group
+from minigrad.optim.schedule_base import LRScheduler, check_optimizer, per_group
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -107,12 +107,12 @@ class CyclicLR(LRScheduler):
         max_momentum=0.9,
         last_epoch=-1,
     ):
-        _check_optimizer(optimizer)
-        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        check_optimizer(optimizer)
+        base_lrs = per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
                 group["lr"] = lr
-        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        self.max_lrs = per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         self.total_size = up + down
@@ -133,8 +133,8 @@ class CyclicLR(LRScheduler):
 
     def _init_momentum(self, optimizer, base_momentum, max_momentum, last_epoch):
         self.momentum_name = _momentum_name(optimizer, "CyclicLR")
-        self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-        self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+        self.base_momentums = per_group("base_momentum", optimizer, base_momentum)
+        self.max_momentums = per_group("max_momentum", optimizer, max_momentum)
         if last_epoch != -1:
             return
         for high, low, group in zip(
@@ -205,7 +205,7 @@ class OneCycleLR(LRScheduler):
         three_phase=False,
         last_epoch=-1,
     ):
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
         if not 0.0 <= pct_start <= 1.0:
             raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {pct_start!r}")
@@ -216,7 +216,7 @@ class OneCycleLR(LRScheduler):
         self.anneal_strategy = anneal_strategy
         self._phases = _one_cycle_phases(pct_start, self.total_steps, three_phase)
         if last_epoch == -1:
-            for high, group in zip(_per_group("max_lr", optimizer, max_lr), optimizer.param_groups):
+            for high, group in zip(per_group("max_lr", optimizer, max_lr), optimizer.param_groups):
                 group["initial_lr"] = high / div_factor
                 group["max_lr"] = high
                 group["min_lr"] = group["initial_lr"] / final_div_factor

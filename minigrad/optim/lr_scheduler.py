@@ -1,5 +1,5 @@
 """Learning-rate schedules: each step() writes a new "lr" into every param group of an optimizer.
-Read optimizers.py before this file and cyclic_lr.py (SGDR, CyclicLR, 1cycle) after it.
+Read schedule_base.py (LRScheduler) first and cyclic_lr.py (SGDR, CyclicLR, 1cycle) after.
 
 The schedules follow torch.optim.lr_scheduler exactly, including its recurrences: most of them
 update the current lr multiplicatively (lr_t = lr_{t-1} · f(t)), so that several schedulers
@@ -10,93 +10,12 @@ import math
 from bisect import bisect_right
 from collections import Counter
 
-from minigrad.optim.optimizers import Optimizer
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _per_group(name, optimizer, value):
-    """One value per param group: a list of the right length, or one value for all."""
-    groups = optimizer.param_groups
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(groups):
-            raise ValueError(f"expected {len(groups)} values for {name}, got {len(value)}")
-        return list(value)
-    return [value] * len(groups)
-
-
-def _check_optimizer(optimizer):
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"expected an Optimizer, got {type(optimizer).__name__}")
-
-
-# --------------------------------------------------------------------------- base
-
-
-class LRScheduler:
-    """Base class. last_epoch counts step() calls (-1 before the first, which __init__ makes).
-
-    base_lrs are the groups' "initial_lr" (set from "lr" on first use). Subclasses implement
-    get_lr() -> the list of new lrs; _closed_form_lr(), where defined, gives lr(last_epoch)
-    directly (SequentialLR uses it to restart a schedule at a milestone)."""
-
-    _not_saved = ("optimizer",)
-
-    def __init__(self, optimizer, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.optimizer = optimizer
-        for i, group in enumerate(optimizer.param_groups):
-            if last_epoch == -1:
-                group.setdefault("initial_lr", group["lr"])
-            elif "initial_lr" not in group:
-                raise KeyError(
-                    f"param_groups[{i}] has no 'initial_lr': resuming a scheduler with "
-                    f"last_epoch={last_epoch} needs the optimizer state it was saved with"
-                )
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = last_epoch
-        self._initial_step()
-
-    def _initial_step(self):
-        """Step once from last_epoch -1 to 0 so that the groups hold the schedule's first lr."""
-        self._step_count = 0
-        self._is_initial = True
-        self.step()
-        self._is_initial = False
-
-    def _group_lrs(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def _set_lrs(self, lrs):
-        for group, lr in zip(self.optimizer.param_groups, lrs):
-            group["lr"] = lr
-        self._last_lr = self._group_lrs()
-
-    def get_lr(self):
-        raise NotImplementedError
-
-    def get_last_lr(self):
-        """The lrs the last step() set, one per param group."""
-        return list(self._last_lr)
-
-    def step(self):
-        self._step_count += 1
-        self.last_epoch += 1
-        self._set_lrs(self.get_lr())
-
-    def _jump_to(self, epoch):
-        """Set last_epoch = epoch and the lrs it gives (closed form where there is one)."""
-        self.last_epoch = epoch
-        closed_form = getattr(self, "_closed_form_lr", None)
-        self._set_lrs(closed_form() if closed_form is not None else self.get_lr())
-
-    def state_dict(self):
-        """Every attribute except the optimizer (and functions, which cannot be saved)."""
-        return {k: v for k, v in self.__dict__.items() if k not in self._not_saved}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
-
+from minigrad.optim.cyclic_lr import (  # noqa: F401  (PyTorch's module path for them)
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    OneCycleLR,
+)
+from minigrad.optim.schedule_base import LRScheduler, check_optimizer, per_group
 
 # --------------------------------------------------------------------------- by formula
 
@@ -107,8 +26,8 @@ class LambdaLR(LRScheduler):
     _not_saved = ("optimizer", "lr_lambdas")
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.lr_lambdas = _per_group("lr_lambda", optimizer, lr_lambda)
+        check_optimizer(optimizer)
+        self.lr_lambdas = per_group("lr_lambda", optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -306,7 +225,7 @@ class ReduceLROnPlateau(LRScheduler):
         min_lr=0.0,
         eps=1e-8,
     ):
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor!r}")
         if mode not in ("min", "max"):
@@ -317,7 +236,7 @@ class ReduceLROnPlateau(LRScheduler):
             )
         self.optimizer = optimizer
         self.factor = factor
-        self.min_lrs = _per_group("min_lr", optimizer, min_lr)
+        self.min_lrs = per_group("min_lr", optimizer, min_lr)
         self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
         self.patience, self.cooldown, self.eps = patience, cooldown, eps
         self.last_epoch = 0
@@ -361,7 +280,7 @@ class SequentialLR(LRScheduler):
     warm-up for 5 steps, then CosineAnnealingLR); each restarts from its own step 0."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
-        _check_optimizer(optimizer)
+        check_optimizer(optimizer)
         if len(schedulers) < 1:
             raise ValueError("SequentialLR: expected at least one scheduler")
         if any(s.optimizer is not optimizer for s in schedulers):
@@ -422,11 +341,3 @@ class ChainedScheduler(SequentialLR):
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = self._group_lrs()
-
-
-# the cyclic schedules live in their own file; importing them here keeps PyTorch's module path
-from minigrad.optim.cyclic_lr import (  # noqa: E402, F401
-    CosineAnnealingWarmRestarts,
-    CyclicLR,
-    OneCycleLR,
-)

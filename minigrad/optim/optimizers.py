@@ -1,5 +1,5 @@
 """Optimizers in order of increasing complexity: SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW,
-Adamax, NAdam, RAdam. Read lr_scheduler.py next; nn/utils.py holds clipping and regularisers.
+Adamax, NAdam, RAdam. Read schedule_base.py next; nn/utils.py holds clipping and regularisers.
 
 Every optimizer updates `param.data` in place with array-namespace operations: no graph, no
 host sync. The step count is a plain Python int in each parameter's state, so bias corrections

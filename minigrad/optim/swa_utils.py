@@ -9,7 +9,7 @@ from minigrad import backend
 from minigrad import functional as F
 from minigrad.nn.module import Module
 from minigrad.nn.normalization import _BatchNorm
-from minigrad.optim.lr_scheduler import LRScheduler, _per_group
+from minigrad.optim.schedule_base import LRScheduler, per_group
 from minigrad.tensor import no_grad
 
 # --------------------------------------------------------------------------- averaging rules
@@ -138,7 +138,7 @@ class SWALR(LRScheduler):
     constant-lr phase of SWA. Step it at the end of every SWA epoch, as PyTorch's SWALR."""
 
     def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
-        for lr, group in zip(_per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
+        for lr, group in zip(per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(

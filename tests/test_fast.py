@@ -1,5 +1,6 @@
-"""backend.py: host-memory tuning (freed big arrays are reused, not page-faulted anew) and the
-NumPy fast paths for per-channel sums, against plain NumPy."""
+"""The fast layer's array tricks: host-memory tuning (fast/memory.py: freed big arrays are
+reused, not page-faulted anew) and the NumPy per-channel passes (fast/arrays.py), against plain
+NumPy. tests/test_fast_equals_reference.py checks the fast ops against their references."""
 
 import platform
 import resource
@@ -11,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigrad import backend
 from minigrad import testing as mt
+from minigrad.fast import arrays, memory
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="needs glibc's mallopt")
 
@@ -45,7 +46,7 @@ def test_freed_arrays_are_reused_without_page_faults():
 
 @glibc_only
 def test_keep_freed_memory_reports_success_and_applies_in_this_process():
-    assert backend.keep_freed_memory() is True
+    assert memory.keep_freed_memory() is True
     a = np.ones(2**24, dtype=np.float32)
     del a
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -75,26 +76,26 @@ def test_sum_fast_paths_equal_numpy_and_apply_when_the_axes_lead_in_memory(case,
     b = np.ascontiguousarray(b.transpose(order)).transpose(np.argsort(order))  # a's layout
     kept = tuple(i for i in range(a.ndim) if i not in axes)
     leading = [i for i in order if a.shape[i] > 1] == [i for i in axes + kept if a.shape[i] > 1]
-    total = backend.sum_over(a, axes)
+    total = arrays.sum_over(a, axes)
     assert (total is not None) == leading  # the GEMV needs the reduced axes first in memory
     if leading:
         expected = np.sum(a, axis=axes, keepdims=True)
         np.testing.assert_allclose(total, expected, rtol=1e-12, atol=1e-12)
-    products = backend.sum_of_products(a, b, axes)  # einsum: any layout
+    products = arrays.sum_of_products(a, b, axes)  # einsum: any layout
     expected = np.sum(a * b, axis=axes, keepdims=True)
     np.testing.assert_allclose(products, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_sum_fast_paths_decline_other_arrays():
-    assert backend.sum_over([1.0, 2.0], (0,)) is None
+    assert arrays.sum_over([1.0, 2.0], (0,)) is None
     a = np.ones((4, 3))
-    assert backend.sum_over(a, ()) is None
-    assert backend.sum_over(a.T.copy().T, (0,)) is None  # the reduced rows must lead in memory
-    assert backend.sum_of_products(a, np.ones((4, 1)), (0,)) is None  # shapes must match
+    assert arrays.sum_over(a, ()) is None
+    assert arrays.sum_over(a.T.copy().T, (0,)) is None  # the reduced rows must lead in memory
+    assert arrays.sum_of_products(a, np.ones((4, 1)), (0,)) is None  # shapes must match
     empty = np.zeros((0, 3))
     assert (
-        backend.sum_over(empty, (0,)) is None
-        and backend.channel_affine(empty, a[:1], None, (0,)) is None
+        arrays.sum_over(empty, (0,)) is None
+        and arrays.channel_affine(empty, a[:1], None, (0,)) is None
     )
 
 
@@ -104,8 +105,8 @@ def test_channel_affine_equals_broadcasting_and_keeps_the_layout(case, data, use
     kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
     scale = data.draw(mt.arrays(kept_shape)) if use != "shift" else None
     shift = data.draw(mt.arrays(kept_shape)).astype(np.float32) if use != "scale" else None
-    out = backend.channel_affine(a, scale, shift, axes)
-    if backend.sum_over(a, axes) is None:  # the same layouts qualify as for the sums
+    out = arrays.channel_affine(a, scale, shift, axes)
+    if arrays.sum_over(a, axes) is None:  # the same layouts qualify as for the sums
         assert out is None
         return
     expected = a if scale is None else a * scale

@@ -1,0 +1,10 @@
+"""The fast layer, read last: the measured tricks behind F.conv2d, the pools, the norms, and the
+process-wide allocator setting. Each trick is a named helper with its measured gain.
+
+Everything here has a textbook twin in functional/ (conv2d_reference, max_pool2d_reference,
+batch_norm_reference, ...) and is property-tested equal to it, values and gradients
+(tests/test_fast_equals_reference.py). Read in this order: memory.py (the allocator),
+arrays.py (NumPy strided views and per-channel passes), layout.py (channels-last memory),
+conv.py, pooling.py, normalization.py. The timings behind each one-line gain are in
+benchmarks/README.md.
+"""
