@@ -252,9 +252,9 @@ class RandomResizedCrop(BatchTransform):
     (interpolation "bilinear" or "nearest"; no antialiasing, align_corners=False)."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bilinear"):
-        self.size = _pair(size, "RandomResizedCrop")
-        self.scale = _pair(scale, "RandomResizedCrop")
-        self.ratio = _pair(ratio, "RandomResizedCrop")
+        self.size = _pair(size, "size", "RandomResizedCrop")
+        self.scale = _pair(scale, "scale", "RandomResizedCrop")
+        self.ratio = _pair(ratio, "ratio", "RandomResizedCrop")
         self.interpolation = interpolation
         if min(self.size) < 1 or not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(
