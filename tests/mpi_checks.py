@@ -264,6 +264,20 @@ def check_fit_metrics_and_resume(folder):
         np.testing.assert_array_equal(value, uninterrupted[key], err_msg=key)
 
 
+def check_distributed_sampler():
+    """With the group's defaults each rank takes its own shard of the same epoch's shuffle:
+    disjoint but for the padding, covering the data, reshuffled by set_epoch."""
+    sampler = mg.data.DistributedSampler(range(11), seed=3)
+    assert (sampler.num_replicas, sampler.rank) == (2, dist.get_rank())
+    epochs = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        shards = gathered(np.array(list(sampler), dtype=np.int64))
+        assert shards.shape == (2, 6) and set(shards.ravel()) == set(range(11))
+        epochs.append(shards)
+    assert not np.array_equal(epochs[0], epochs[1])
+
+
 def check_raise():
     """Rank 1 raises while rank 0 waits in a collective: the whole job must end."""
     if dist.get_rank() == 1:

@@ -55,6 +55,7 @@ def mpirun(*args, timeout=120):
         "no_sync",
         "unused_parameter",
         "partial_backward",
+        "distributed_sampler",
         "sync_batchnorm",
     ],
 )

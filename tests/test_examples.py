@@ -5,9 +5,11 @@ No test touches the network: CIFAR-10 runs on --fake-data, the others on synthet
 local Debian copy of Fashion-MNIST (skipped when absent).
 """
 
+import importlib.util
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -19,11 +21,14 @@ EXAMPLES = os.path.join(ROOT, "examples")
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
-def run_example(name, *args, timeout=120, without_matplotlib=False, cwd=ROOT):
+def run_example(name, *args, timeout=120, without_matplotlib=False, cwd=ROOT, ranks=1):
     """stdout of `python examples/<name> args...`; fails with its stderr on a non-zero exit.
-    without_matplotlib: run it as if matplotlib were not installed."""
+    without_matplotlib: run it as if matplotlib were not installed; ranks > 1: under
+    `mpiexec -n ranks`."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     command = [sys.executable, os.path.join(EXAMPLES, name), *args]
+    if ranks > 1:
+        command = [shutil.which("mpiexec"), "-n", str(ranks), *command]
     if without_matplotlib:
         # as `python script.py` would: the script's folder first on sys.path
         hide = "import runpy, sys; sys.modules['matplotlib'] = None; sys.argv = sys.argv[1:]; "
@@ -127,6 +132,37 @@ def test_train_cifar10_on_fake_data(optimizer, schedule, clip, tmp_path):
     assert out.startswith("fake data: 64 train / 64 test images")
     assert math.isfinite(number(r"epoch 1: train loss ([\d.]+)", out))
     assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+
+
+needs_mpi = pytest.mark.skipif(
+    shutil.which("mpiexec") is None or importlib.util.find_spec("mpi4py") is None,
+    reason='needs mpi4py and mpiexec: pip install -e ".[distributed]"',
+)
+
+
+@needs_mpi
+def test_train_cifar10_under_mpiexec_with_sync_batchnorm(tmp_path):
+    """Two ranks of 16 images each: rank 0 alone prints and writes; the metrics and the
+    confusion matrix cover both ranks' halves of the test set."""
+    args = ["--fake-data", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--sync-bn"]
+    out = run_example("train_cifar10.py", *args, "--out", str(tmp_path), ranks=2)
+    assert out.startswith("fake data: 64 train / 64 test images")
+    assert out.count("test accuracy: ") == 1 and out.count("run folder: ") == 1
+    assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+    confusion = np.loadtxt(os.path.join(tmp_path, "confusion.csv"), delimiter=",")
+    assert confusion.sum() == 64
+
+
+@needs_mpi
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
+def test_train_mnist_under_mpiexec(tmp_path):
+    args = ["--epochs", "1", "--limit", "512", "--test-limit", "1000", "--out", str(tmp_path)]
+    out = run_example("train_mnist.py", *args, ranks=2)
+    assert "512 train / 1000 test images, device cpu, 2 ranks" in out
+    assert out.count("epoch 1:") == 1
+    assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.4
+    rows = [line for line in open(os.path.join(tmp_path, "log.jsonl")) if line.strip()]
+    assert len(rows) == 1  # one writer
 
 
 # --------------------------------------------------------------------------- the run folder
