@@ -265,7 +265,7 @@ def _contiguous_host(array):
     array, else a packed copy (a channels-last conv weight, a strict or CuPy array)."""
     if isinstance(array, np.ndarray) and array.flags.c_contiguous and array.flags.writeable:
         return array
-    return np.ascontiguousarray(backend.to_host(array))
+    return np.array(backend.to_host(array), order="C", copy=True)
 
 
 def _finisher(tensor, array, buffer, op):
