@@ -123,18 +123,14 @@ def _run_trial(objective, config, budget, seed):
     return score, error, time.perf_counter() - start
 
 
-def _limit_threads(threads):
-    """Worker-process initializer: BLAS threads so that the workers share the cores."""
-    backend.set_blas_threads(threads)
-
-
 def default_executor(max_workers=None):
     """Local worker processes, one per core, each with a single BLAS thread."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max_workers or cores or 1
     threads = max(1, (cores or 1) // workers)
+    # each worker's BLAS gets its share of the cores
     return concurrent.futures.ProcessPoolExecutor(
-        workers, initializer=_limit_threads, initargs=(threads,)
+        workers, initializer=backend.set_blas_threads, initargs=(threads,)
     )
 
 

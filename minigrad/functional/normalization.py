@@ -24,7 +24,7 @@ from minigrad.tensor import Tensor, no_grad
 # --------------------------------------------------------------------------- running statistics
 
 
-def _update_running(running, mean, var, count):
+def update_running(running, mean, var, count):
     """running <- (1 - m)·running + m·batch, in place on the buffers (no host sync).
 
     running = (running_mean, running_var, m), arrays or None; mean, var: (N or 1, C, 1, ...)
@@ -139,7 +139,7 @@ def _running(running_mean, running_var, momentum):
         momentum = momentum.data
     mean = None if running_mean is None else running_mean.data
     var = None if running_var is None else running_var.data
-    return lambda batch_mean, batch_var, count: _update_running(
+    return lambda batch_mean, batch_var, count: update_running(
         (mean, var, momentum), batch_mean, batch_var, count
     )
 

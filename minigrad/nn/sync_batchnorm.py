@@ -8,6 +8,7 @@ small all_reduce calls in forward (the mean, then the variance) and one in backw
 """
 
 from minigrad import distributed
+from minigrad.functional.normalization import update_running
 from minigrad.nn.module import Module
 from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from minigrad.tensor import Function
@@ -16,12 +17,6 @@ from minigrad.tensor import Function
 def _channel_sums(xp, a, axes):
     """Σ a over every axis but the channel axis 1, as a (C,) float64 array."""
     return xp.astype(xp.reshape(xp.sum(a, axis=axes), (-1,)), xp.float64)
-
-
-def _blend(xp, buffer, batch, momentum):
-    """buffer <- (1 - m)·buffer + m·batch, in place (the running statistics)."""
-    buffer *= 1 - momentum
-    buffer += momentum * xp.astype(batch, buffer.dtype)
 
 
 class SyncBatchNormFunction(Function):
@@ -52,10 +47,8 @@ class SyncBatchNormFunction(Function):
         var = xp.astype(squares / count, x.dtype)
         r = xp.reshape(1.0 / xp.sqrt(var + eps), shape)
         xhat = xc * r
-        if running is not None:
-            running_mean, running_var, momentum = running
-            _blend(xp, running_mean, mean, momentum)
-            _blend(xp, running_var, var * (count / (count - 1)), momentum)  # unbiased
+        if running is not None:  # the same blend as batch_norm's, with the global count
+            update_running(running, mean[None], var[None], count)
         self.axes, self.shape, self.count = axes, shape, count
         self.r, self.xhat, self.w = r, xhat, w
         y = xhat if w is None else xhat * xp.reshape(w, shape)
