@@ -346,39 +346,8 @@ def set_rng_state(state):
 
 
 # --------------------------------------------------------------------------- several processes
-# distributed.py runs one process per core or GPU; these are the parts that depend on the
-# array library: how many threads NumPy's BLAS uses, and NCCL's collectives for CuPy arrays.
-
-
-def _openblas_call(names, *args):
-    """Call the first of `names` found in the OpenBLAS that NumPy loaded; None if none is."""
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        library = ctypes.CDLL(path)
-        for name in names:
-            if hasattr(library, name):
-                return getattr(library, name)(*args)
-    return None
-
-
-def set_blas_threads(n):
-    """Set the thread count of the OpenBLAS that NumPy loaded; False where none is found.
-
-    The environment variables (OPENBLAS_NUM_THREADS) act only before NumPy is imported; this
-    calls the library's own setter, found among the process's loaded libraries."""
-    names = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads")
-    return _openblas_call(names, int(n)) is not None
-
-
-def blas_threads():
-    """The thread count of NumPy's OpenBLAS, or None where it cannot be asked."""
-    return _openblas_call(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"))
+# distributed.py runs one process per core or GPU; NCCL's collectives for CuPy arrays are the
+# part that depends on the array library (BLAS threads per process: fast/threads.py).
 
 
 def nccl_eligible(a):

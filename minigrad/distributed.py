@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from minigrad import backend
+from minigrad.fast import threads
 from minigrad.tensor import Tensor
 
 _group = {"comm": None, "rank": 0, "size": 1, "initialized": False, "nccl": None}
@@ -172,7 +173,7 @@ def _limit_blas_threads(ranks_here):
     if any(name in os.environ for name in _BLAS_THREAD_VARIABLES):
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    backend.set_blas_threads(max(1, (cores or 1) // ranks_here))
+    threads.set_blas_threads(max(1, (cores or 1) // ranks_here))
 
 
 # --------------------------------------------------------------------------- collectives

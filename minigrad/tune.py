@@ -34,7 +34,7 @@ import traceback
 
 import numpy as np
 
-from minigrad import backend
+from minigrad.fast import threads
 
 # --------------------------------------------------------------------------- search space
 
@@ -127,10 +127,10 @@ def default_executor(max_workers=None):
     """Local worker processes, one per core, each with a single BLAS thread."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max_workers or cores or 1
-    threads = max(1, (cores or 1) // workers)
+    per_worker = max(1, (cores or 1) // workers)
     # each worker's BLAS gets its share of the cores
     return concurrent.futures.ProcessPoolExecutor(
-        workers, initializer=backend.set_blas_threads, initargs=(threads,)
+        workers, initializer=threads.set_blas_threads, initargs=(per_worker,)
     )
 
 

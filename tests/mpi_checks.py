@@ -11,6 +11,7 @@ import minigrad as mg
 import minigrad.distributed as dist
 import minigrad.functional as F
 from minigrad import nn, optim
+from minigrad.fast.threads import blas_threads
 from minigrad.nn.parallel import DistributedDataParallel as DDP
 
 
@@ -74,7 +75,7 @@ def train(model, optimizer, batches, share):
 def check_collectives():
     rank, world = dist.get_rank(), dist.get_world_size()
     if blas_threads_expected is not None:  # cores / ranks, unless the user chose
-        assert mg.backend.blas_threads() == blas_threads_expected, mg.backend.blas_threads()
+        assert blas_threads() == blas_threads_expected, blas_threads()
     t = mg.tensor([1.0, 2.0]) * (rank + 1)
     dist.all_reduce(t)
     np.testing.assert_allclose(t.numpy(), [3.0, 6.0])
