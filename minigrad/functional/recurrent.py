@@ -1,7 +1,7 @@
 """Recurrent cells as textbook math on minigrad's primitives: the RNN (tanh/relu), LSTM and GRU
 updates, the cells behind nn.RNNCell/LSTMCell/GRUCell, and one layer's loop over time.
-Read recurrent_fast.py next (the same loop fused, with backprop through time by hand), then
-nn/recurrent.py for the layers.
+Read nn/recurrent.py next for the layers (fast/recurrent.py, read last, fuses the same loop
+with backprop through time by hand).
 
 Every cell splits its work as PyTorch does: gi = x @ w_ih^T + b_ih and gh = h @ w_hh^T + b_hh,
 then gate math on (gi, gh). A layer computes gi for ALL its time steps with one GEMM before
@@ -14,7 +14,7 @@ from minigrad.functional.linear import linear
 # --------------------------------------------------------------------------- helpers
 
 
-def _chunks(gates, n):
+def chunks(gates, n):
     """(B, n*H) -> n tensors (B, H): the pre-activations of each gate, in PyTorch's order."""
     size = gates.shape[-1] // n
     return [gates[..., k * size : (k + 1) * size] for k in range(n)]
@@ -37,7 +37,7 @@ def lstm_update(gi, gh, state):
     """i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the four chunks of gi + gh;
     c' = f * c + i * g;  h' = o * tanh(c')  (Hochreiter & Schmidhuber 1997, with a forget gate)"""
     _, c = state
-    i, f, g, o = _chunks(gi + gh, 4)
+    i, f, g, o = chunks(gi + gh, 4)
     i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
     c_new = f * c + i * g
     return o * ops.tanh(c_new), c_new
@@ -48,8 +48,8 @@ def gru_update(gi, gh, state):
     h' = (1 - z) * n + z * h  (Cho et al. 2014; the reset gate scales gh_n, bias included,
     as in PyTorch and cuDNN)"""
     (h,) = state
-    gi_r, gi_z, gi_n = _chunks(gi, 3)
-    gh_r, gh_z, gh_n = _chunks(gh, 3)
+    gi_r, gi_z, gi_n = chunks(gi, 3)
+    gh_r, gh_z, gh_n = chunks(gh, 3)
     r = ops.sigmoid(gi_r + gh_r)
     z = ops.sigmoid(gi_z + gh_z)
     n = ops.tanh(gi_n + r * gh_n)

@@ -13,8 +13,8 @@ import warnings
 
 from minigrad import backend, creation, ops
 from minigrad import functional as F  # noqa: N812
+from minigrad.fast.recurrent import recurrence_fast
 from minigrad.functional.recurrent import GATES, cell, recurrence_reference
-from minigrad.functional.recurrent_fast import recurrence_fast
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
@@ -185,7 +185,7 @@ class RNNBase(Module):
     pad_packed_sequence(..., total_length=T).
 
     fused = True runs each layer and direction as one Function with a hand-written backward
-    (functional/recurrent_fast.py); set it to False on an instance (or the class) for the
+    (fast/recurrent.py); set it to False on an instance (or the class) for the
     reference loop of functional/recurrent.py, built from primitives."""
 
     mode = None

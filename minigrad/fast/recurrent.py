@@ -1,5 +1,5 @@
-"""FAST PATH. recurrence_reference's loop over time as one Function per layer and direction,
-with backprop through time written by hand. Read recurrent.py first; nn/recurrent.py next.
+"""recurrence_reference's loop over time (functional/recurrent.py) as one Function per layer and
+direction, with backprop through time written by hand. Read last, with the rest of fast/.
 
 Why fused: in the reference, each step reads gi[t], a slice of the one big input projection,
 and the slice's backward hands the engine a full (T, B, G*H) gradient that is zero except at
@@ -12,20 +12,9 @@ The Function returns ONE array (T + k, B, H): the T outputs, then the k final st
 or h and c): a Function has one output, and this way the final state costs no extra pass.
 """
 
+from minigrad.functional.recurrent import chunks
+from minigrad.ops import sigmoid_array
 from minigrad.tensor import Function
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _sigmoid(xp, a):
-    """The stable form ops.Sigmoid uses: (1 + tanh(a/2)) / 2 never overflows."""
-    return 0.5 + 0.5 * xp.tanh(0.5 * a)
-
-
-def _blocks(a, n):
-    size = a.shape[-1] // n
-    return [a[..., k * size : (k + 1) * size] for k in range(n)]
-
 
 # --------------------------------------------------------------------------- the loop
 
@@ -136,8 +125,8 @@ class LSTMRecurrence(_Recurrence):
     def _step(self, gi, gh, state):
         xp = self.xp
         h, c = state
-        a_i, a_f, a_g, a_o = _blocks(gi + gh, 4)
-        i, f, g, o = _sigmoid(xp, a_i), _sigmoid(xp, a_f), xp.tanh(a_g), _sigmoid(xp, a_o)
+        a_i, a_f, a_g, a_o = chunks(gi + gh, 4)
+        i, f, g, o = sigmoid_array(a_i), sigmoid_array(a_f), xp.tanh(a_g), sigmoid_array(a_o)
         c_new = f * c + i * g
         tanh_c = xp.tanh(c_new)
         return (o * tanh_c, c_new), (i, f, g, o, c, tanh_c)
@@ -167,10 +156,10 @@ class GRURecurrence(_Recurrence):
     def _step(self, gi, gh, state):
         xp = self.xp
         (h,) = state
-        gi_r, gi_z, gi_n = _blocks(gi, 3)
-        gh_r, gh_z, gh_n = _blocks(gh, 3)
-        r = _sigmoid(xp, gi_r + gh_r)
-        z = _sigmoid(xp, gi_z + gh_z)
+        gi_r, gi_z, gi_n = chunks(gi, 3)
+        gh_r, gh_z, gh_n = chunks(gh, 3)
+        r = sigmoid_array(gi_r + gh_r)
+        z = sigmoid_array(gi_z + gh_z)
         n = xp.tanh(gi_n + r * gh_n)
         return (n + z * (h - n),), (r, z, n, gh_n, h)
 
