@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from minigrad import backend
+from minigrad.nn.module import training_mode
 from minigrad.plots import _figure, _save
 from minigrad.tensor import Tensor, no_grad
 
@@ -24,20 +25,17 @@ def _frozen(model, train):
     """Run a block with the model in train/eval mode and its parameters out of the graph (so
     their .grad stays untouched); flags, modes, buffers (BatchNorm's running statistics) and
     the RNG are put back afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     buffers = [(b, backend.xp_of(b.data).asarray(b.data, copy=True)) for b in model.buffers()]
     rng = backend.get_rng_state()
-    model.train(train)
     for p, _ in flags:
         p.requires_grad = False
     try:
-        yield
+        with training_mode(model, train):
+            yield
     finally:
         for p, flag in flags:
             p.requires_grad = flag
-        for m, training in modes:
-            m.training = training
         for b, data in buffers:
             b.data = data
         backend.set_rng_state(rng)
@@ -278,14 +276,8 @@ class PredictionDynamics:
 
     def record(self, model, epoch=None):
         """Softmax of model(x) in eval mode without a graph; the model's modes are restored."""
-        modes = [(m, m.training) for m in model.modules()]
-        model.eval()
-        try:
-            with no_grad():
-                logits = _host(model(self.x)).astype(np.float64)
-        finally:
-            for m, training in modes:
-                m.training = training
+        with training_mode(model, False), no_grad():
+            logits = _host(model(self.x)).astype(np.float64)
         self.records.append(_softmax_host(logits))
         self.epochs.append(len(self.epochs) + 1 if epoch is None else epoch)
 

@@ -20,6 +20,7 @@ from minigrad.batch_checks import (  # noqa: F401
     input_independent_baseline,
     plot_batch,
 )
+from minigrad.nn.module import training_mode
 from minigrad.tensor import Tensor, no_grad
 
 # --------------------------------------------------------------------------- helpers
@@ -42,16 +43,14 @@ def _copy(value):
 def _preserved(model, optimizer=None):
     """Run a block, then put back the model's state, modes, the optimizer and the RNG."""
     state = _copy(dict(model.state_dict()))
-    modes = [(m, m.training) for m in model.modules()]
     grads = [(p, _copy(p.grad)) for p in model.parameters()]
     opt_state = _copy(optimizer.state_dict()) if optimizer is not None else None
     rng = _copy(backend.get_rng_state())
     try:
-        yield
+        with training_mode(model, None):
+            yield
     finally:
         model.load_state_dict(state)
-        for module, training in modes:
-            module.training = training
         for p, grad in grads:
             p.grad = grad
         if optimizer is not None:

@@ -308,13 +308,12 @@ def _keep_most_confident(kept, batch, count):
 def _test_pass(model, loader, keep):
     """(confusion matrix, the `keep` most confident mistakes) of `model` in eval mode."""
     from minigrad import functional as F  # noqa: N812
+    from minigrad.nn.module import training_mode
     from minigrad.tensor import no_grad
     from minigrad.train import confusion_matrix
 
-    training = model.training
-    model.eval()
     mistakes, true, predicted = None, [], []
-    with no_grad():
+    with training_mode(model, False), no_grad():
         for x, y in loader:
             probs = _host(F.softmax(model(x), dim=1))
             labels = _host(y)
@@ -324,7 +323,6 @@ def _test_pass(model, loader, keep):
             mistakes = _keep_most_confident(mistakes, batch, keep)
             true.append(labels)
             predicted.append(guess)
-    model.train(training)
     matrix = confusion_matrix(np.concatenate(predicted), np.concatenate(true), probs.shape[1])
     return matrix, mistakes
 

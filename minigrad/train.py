@@ -233,32 +233,20 @@ class EarlyStopping:
 # --------------------------------------------------------------------------- loops
 
 
-def _modes(model):
-    return [(m, m.training) for m in model.modules()]
-
-
-def _restore_modes(modes):
-    for module, training in modes:
-        module.training = training
-
-
 def evaluate(model, loader, loss_fn):
     """{"loss": mean loss, "acc": accuracy (integer targets only)} over `loader`, in eval mode
     under no_grad; the model's previous train/eval modes are restored afterwards.
     With several ranks, each evaluates its own `loader` and the result covers all of them."""
-    modes = _modes(model)
-    model.eval()
+    from minigrad.nn.module import training_mode
+
     tracker = MetricTracker()
-    try:
-        with no_grad():
-            for x, y in loader:
-                out = model(x)
-                metrics = {"loss": loss_fn(out, y)}
-                if out.ndim == 2 and y.dtype.startswith(("int", "uint")):
-                    metrics["acc"] = accuracy(out, y)
-                tracker.update(n=y.shape[0], **metrics)
-    finally:
-        _restore_modes(modes)
+    with training_mode(model, False), no_grad():
+        for x, y in loader:
+            out = model(x)
+            metrics = {"loss": loss_fn(out, y)}
+            if out.ndim == 2 and y.dtype.startswith(("int", "uint")):
+                metrics["acc"] = accuracy(out, y)
+            tracker.update(n=y.shape[0], **metrics)
     tracker.all_reduce()
     return tracker.compute()
 

@@ -226,14 +226,11 @@ def lsuv_(model, x, tol=0.1, max_iter=10, layers=None, orthogonal=True):
         layers = [m for m in model.modules() if isinstance(m, kinds)]
     if not layers:
         raise ValueError("lsuv_: the model has no Linear or Conv layer to initialise")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    from minigrad.nn.module import training_mode
+
+    with training_mode(model, False):
         for layer in layers:
             _lsuv_layer(model, layer, x, tol, max_iter, orthogonal)
-    finally:
-        for m, training in modes:
-            m.training = training
     return model
 
 

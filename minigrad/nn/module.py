@@ -9,6 +9,7 @@ walk (parameters(), state_dict(), repr, to()) follows that order, so keys match 
 
 import itertools
 from collections import OrderedDict, namedtuple
+from contextlib import contextmanager
 
 from minigrad import backend
 from minigrad.tensor import Function, RemovableHandle, Tensor, is_grad_enabled, no_grad
@@ -457,6 +458,21 @@ class Module(_ToShortcuts):
         return table
 
 
+@contextmanager
+def training_mode(model, training):
+    """Run a block with every module of `model` in train (True) or eval (False) mode, or as it
+    is (None); afterwards each module gets its own previous mode back (a BatchNorm that was
+    frozen in eval mode inside a training model stays frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
+    if training is not None:
+        model.train(training)
+    try:
+        yield model
+    finally:
+        for module, mode in modes:
+            object.__setattr__(module, "training", mode)
+
+
 def _move(t, device, dtype):
     """Replace t.data (and t.grad) by a copy on `device` with `dtype`, in place."""
     if dtype is not None and not t.dtype.startswith("float"):
@@ -496,16 +512,12 @@ def _summary_rows(model, input_shape, device, dtype):
         return hook
 
     handles = [m.register_forward_hook(recorder(n)) for n, m in leaves]
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        with no_grad():
+        with training_mode(model, False), no_grad():
             model(_zeros(input_shape, device, dtype))
     finally:
         for handle in handles:
             handle.remove()
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
     return rows
 
 
