@@ -42,11 +42,14 @@ class Einsum(Function):
     def backward(self, dout):
         grads = []
         for k, needed in enumerate(self.needs_input_grad):
+            if not needed:
+                grads.append(None)
+                continue
             others = [a for i, a in enumerate(self.arrays) if i != k]
             other_subs = [s for i, s in enumerate(self.subs) if i != k]
             operands, labels = [dout] + others, [self.out] + other_subs
             grad = _contract(self.xp, operands, labels, self.subs[k], self.sizes)
-            grads.append(grad if needed else None)
+            grads.append(grad)
         return tuple(grads)
 
 

@@ -75,8 +75,12 @@ def _record(x, name, op, others):
     _remember(x, old)
     x.data, x._ctx, x.requires_grad = new.data, new._ctx, new.requires_grad
     x._freed = False
-    # a new array and a new count, one ahead: an op that used x before sees the change
+    # a new array and a new count, one ahead: an op that used x before sees the change; the
+    # node that made the new value watches this count, so a later write to x is seen there
     x._version_counter = [old._version + 1]
+    if new._ctx is not None:
+        new._ctx.output_counter = x._version_counter
+        new._ctx.output_version = x._version_counter[0]
 
 
 def _update(x, name, op, *others):

@@ -337,3 +337,16 @@ def test_requires_grad_flag_only_changes_on_leaves():
     with pytest.raises(RuntimeError, match="leaf variables"):
         (w * 2).requires_grad_(False)
     assert w.requires_grad_(False).requires_grad is False
+
+
+def test_a_no_grad_write_after_a_recorded_update_is_caught():
+    """h.div_(b) is recorded (Div saves its output, h's new array); a later no_grad write to h
+    changes that saved array, so backward must raise, not return a wrong b.grad."""
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([2.0, 4.0], requires_grad=True)
+    h = a * 1
+    h.div_(b)
+    with mg.no_grad():
+        h.mul_(100)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        h.sum().backward()
