@@ -56,6 +56,8 @@ class TextProgress:
         self.close()
 
     def __len__(self):
+        if self.total is None:
+            raise TypeError("len() of a progress bar over an iterable without a length")
         return self.total
 
 

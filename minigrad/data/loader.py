@@ -261,7 +261,8 @@ class DataLoader:
         rng = self.generator if self.generator is not None else backend.host_rng()
         key = int(rng.integers(2**63)) if self.transform is not None else 0
         for b, ids in enumerate(self._index_batches()):
-            yield ids, _batch_seed(key, b)
+            # no transform, no augmentation to seed (a SeedSequence is half a batch's overhead)
+            yield ids, (_batch_seed(key, b) if self.transform is not None else None)
 
     def _prefetched(self, jobs):
         """Batches loaded by worker threads, num_workers * prefetch_factor ahead, in order."""

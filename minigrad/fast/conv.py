@@ -12,7 +12,7 @@ with += into a zero image. Groups ride along as a leading batch axis G of the ma
 from minigrad import backend
 from minigrad.fast.arrays import window_view
 from minigrad.fast.layout import channels_first, channels_last, crop, pad, window, window_index
-from minigrad.functional.windows import offsets, out_size
+from minigrad.functional.windows import offsets, out_size, unpadded_size
 from minigrad.tensor import Function
 
 # --------------------------------------------------------------------------- groups and rows
@@ -217,7 +217,7 @@ class Convolution(Function):
         """dx (B, C, H, W): by correlation where _correlate_for_dx says so, else col2im."""
         xp = self.xp
         w_shape, padded_shape, pads, kernel, stride, dilation, groups, size = self.args
-        in_size = (padded_shape[2] - sum(pads[0]), padded_shape[3] - sum(pads[1]))
+        in_size = unpadded_size(padded_shape[2:4], pads)
         if _correlate_for_dx(w_shape, stride, groups):
             args = (dout, self.w_mat[0, :width, :], w_shape, pads, dilation, size, in_size)
             dx = _input_grad_by_correlation(*args)

@@ -243,4 +243,4 @@ def _lsuv_layer(model, layer, x, tol, max_iter, orthogonal):
         var = _output_variance(model, layer, x)
         if abs(var - 1.0) < tol or var == 0.0:
             return
-        layer.weight.data = layer.weight.data / math.sqrt(var)
+        _fill(layer.weight, layer.weight.data / math.sqrt(var))
