@@ -433,13 +433,40 @@ def cross_entropy_reference(
         q = q if w is None else q * Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
         norm = xp.asarray(x.numel() // num_classes, dtype=x.data.dtype, device=x.data.device)
     else:
-        q, norm = _target_weights(xp, t, x.data, w, int(ignore_index), label_smoothing)
-        q = Tensor(q)
+        return _class_id_reference(x, t, w, int(ignore_index), reduction, label_smoothing, input)
     rows = -ops.sum(q * log_softmax(x, dim=1), dim=1)
     if reduction == "none":
         return ops.reshape(rows, ()) if input.ndim == 1 else rows
     total = ops.sum(rows)
     return total if reduction == "sum" else total / Tensor(xp.where(norm > 0, norm, xp.nan))
+
+
+def _class_id_reference(x, ids, w, ignore_index, reduction, eps, input):
+    """PyTorch's formula for class ids y, written term by term (independent of the fused
+    op's target matrix): loss_i = w_y·(1 - eps)·(-log p_iy) + eps/C·Σ_c w_c·(-log p_ic),
+    0 where y = ignore_index; "mean" divides by Σ w_y over the counted targets."""
+    xp = backend.xp_of(x.data)
+    num_classes = x.shape[1]
+    logp = log_softmax(x, dim=1)  # (N, C, *)
+    valid = ids != ignore_index
+    safe = xp.where(valid, ids, xp.zeros_like(ids))  # any class id where the target is ignored
+    picked = ops.reshape(logp.gather(1, Tensor(xp.expand_dims(safe, axis=1))), ids.shape)
+    w_y = xp.ones(ids.shape, dtype=x.data.dtype, device=x.data.device)
+    if w is not None:
+        w_y = xp.reshape(xp.take(w, xp.reshape(safe, (-1,))), ids.shape)
+    w_c = 1.0 if w is None else Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
+    smooth = -ops.sum(logp * w_c, dim=1)  # Σ_c w_c·(-log p_c)
+    counted = xp.astype(valid, x.data.dtype)
+    rows = (
+        Tensor(counted * w_y * (1 - eps)) * -picked + Tensor(counted * eps / num_classes) * smooth
+    )
+    if reduction == "none":
+        return ops.reshape(rows, ()) if input.ndim == 1 else rows
+    total = ops.sum(rows)
+    if reduction == "sum":
+        return total
+    norm = xp.sum(counted * w_y)
+    return total / Tensor(xp.where(norm > 0, norm, xp.nan))
 
 
 def cross_entropy(
