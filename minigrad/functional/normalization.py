@@ -19,7 +19,7 @@ import math
 
 from minigrad import backend, ops
 from minigrad.fast.normalization import Normalize
-from minigrad.tensor import Tensor, no_grad
+from minigrad.tensor import Tensor
 
 # --------------------------------------------------------------------------- running statistics
 
@@ -116,15 +116,15 @@ def normalize_reference(x, w, b, *, view, axes, param_shape, eps, center=True, o
     Tensor ops, so autograd gives the gradients (twice differentiable). on_stats(mean, var, M)
     sees the batch statistics as arrays (the running-average update)."""
     xv = ops.reshape(x, view)
-    xc = xv - ops.mean(xv, dim=axes, keepdim=True) if center else xv
+    mean = ops.mean(xv, dim=axes, keepdim=True) if center else None
+    xc = xv - mean if center else xv
     var = ops.mean(xc * xc, dim=axes, keepdim=True)
     xhat = xc / ops.sqrt(var + eps)
     y = xhat if w is None else xhat * ops.reshape(w, param_shape)
     y = y if b is None else y + ops.reshape(b, param_shape)
     if on_stats is not None:
-        with no_grad():
-            mean = ops.mean(xv, dim=axes, keepdim=True).data if center else None
-        on_stats(mean, var.data, math.prod(view[a] for a in axes))
+        count = math.prod(view[a] for a in axes)
+        on_stats(None if mean is None else mean.data, var.data, count)
     return ops.reshape(y, x.shape)
 
 
