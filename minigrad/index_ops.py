@@ -402,10 +402,17 @@ def argsort(x, dim=-1, descending=False, stable=False):
     return Tensor(xp.argsort(key, axis=dim % max(x.ndim, 1), stable=True))
 
 
+def _gather_sorted(x, dim, indices):
+    """gather() of indices that argsort made: they are in range by construction, so no range
+    check (which reads the indices' min and max on the host)."""
+    xp = backend.xp_of(x.data)
+    return Gather.apply(x, _positions(xp, indices.data, dim % max(x.ndim, 1), x.shape))
+
+
 def sort(x, dim=-1, descending=False, stable=False):
     """(values, indices) with values = x sorted along dim; values are differentiable."""
     indices = argsort(x, dim, descending, stable)
-    return ValuesIndices(gather(x, dim, indices), indices)
+    return ValuesIndices(_gather_sorted(x, dim, indices), indices)
 
 
 def topk(x, k, dim=-1, largest=True, sorted=True):
@@ -415,4 +422,4 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {x.shape[dim]}")
     order = argsort(x, dim, descending=largest)
     indices = getitem(order, (slice(None),) * dim + (slice(0, k),))
-    return ValuesIndices(gather(x, dim, indices), indices)
+    return ValuesIndices(_gather_sorted(x, dim, indices), indices)
