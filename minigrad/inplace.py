@@ -51,8 +51,14 @@ def _write(x, array):
         array = xp.astype(array, x.data.dtype)
     try:
         x.data[...] = array
-    except ValueError:  # a read-only array (a broadcast view, a read-only NumPy buffer)
+    except ValueError:  # a read-only array: a broadcast view, or a read-only NumPy buffer
+        if x._base is not None:  # e.g. expand(): a new array would silently part from the base
+            raise RuntimeError(
+                "unsupported operation: this tensor is a read-only view of another one (more "
+                "than one element may refer to a single memory location); clone() it first"
+            ) from None
         x.data = array
+        x._version_counter = [x._version_counter[0]]  # its own array now: its own count
     x._version_counter[0] += 1
 
 

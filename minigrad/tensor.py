@@ -103,8 +103,9 @@ class Function:
         if _state["anomaly"]:
             _check_finite(cls.__name__, out, "forward")
         result = Tensor(out)
-        if cls.view:
+        if cls.view:  # shares ref's memory: one count of changes for both
             result._version_counter = ref._version_counter
+            result._base = ref
         if any(fn.needs_input_grad):
             fn.parents = args
             fn.versions = _versions(args)
@@ -313,6 +314,7 @@ class Tensor(_ToShortcuts, TensorMethods):
     __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
     _hooks = None  # gradient hooks: a dict once register_hook() is called
     _post_accumulate_hooks = None  # a dict once a hook is registered
+    _base = None  # the tensor a view op made this one from
 
     def __init__(self, data, requires_grad=False):
         self.data = data

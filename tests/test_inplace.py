@@ -350,3 +350,14 @@ def test_a_no_grad_write_after_a_recorded_update_is_caught():
         h.mul_(100)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         h.sum().backward()
+
+
+def test_writing_into_an_expanded_tensor_is_refused_and_its_base_keeps_working():
+    a = mg.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    b = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (a * b).sum()
+    expanded = b.expand(4, 3)
+    with mg.no_grad(), pytest.raises(RuntimeError, match="read-only view of another one"):
+        expanded.add_(1)
+    y.backward()  # b never changed: no version error
+    np.testing.assert_array_equal(a.grad, [1.0, 2.0, 3.0])
