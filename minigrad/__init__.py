@@ -48,7 +48,7 @@ from minigrad.creation import (
     zeros,
     zeros_like,
 )
-from minigrad.gradcheck import gradcheck
+from minigrad.gradcheck import gradcheck, gradgradcheck
 from minigrad.ops import (
     abs,
     amax,

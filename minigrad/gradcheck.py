@@ -1,4 +1,5 @@
-"""gradcheck: compare an op's backward with central finite differences, in float64.
+"""gradcheck: compare an op's backward with central finite differences, in float64, and
+gradgradcheck: the same for its second derivatives (backward with create_graph=True).
 A public tool: check your own layers with it. Read testing.py next for inputs that suit it.
 
 The loss differentiated is L = sum(out * g) with a RANDOM upstream gradient g: with g = 1
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import Tensor, no_grad
+from minigrad.autograd import grad
+from minigrad.creation import zeros_like
+from minigrad.tensor import Tensor, enable_grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -268,3 +271,47 @@ def _run(problem, grad_outputs, mode, nondiff, directions, rng):
         title = f"gradcheck: {len(rows)} gradient entries differ"
         raise GradcheckError(_report(rows, f"{title} (atol={problem.atol}, rtol={problem.rtol})"))
     return True
+
+
+# --------------------------------------------------------------------------- second derivatives
+
+
+def gradgradcheck(fn, inputs, *, params=(), grad_outputs=None, seed=0, **options):
+    """Check fn's second derivatives (its backward with create_graph=True) numerically.
+
+    The checked function is  (inputs, v) -> d(sum(fn(inputs) * v)) / d(float inputs, params),
+    the first derivative as a graph, with v a random upstream gradient (or grad_outputs).
+    gradcheck differentiates it once more, against central differences of the first
+    derivative, with a random grad-of-grad weight: so every second derivative, including
+    the mixed ones with respect to v, is compared. `options` are gradcheck's (atol, rtol,
+    eps, mode, nondiff, dtype, device, directions). Returns True or raises GradcheckError."""
+    rng = np.random.default_rng(seed + 1)
+    dtype = options.get("dtype", "float64")
+    device = options.get("device")
+    shapes = _output_shapes(fn, [_leaf(v, device, dtype)[0] for v in inputs])
+    if grad_outputs is None:
+        upstream = [rng.standard_normal(shape) for shape in shapes]
+    else:
+        given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+        upstream = [g.numpy() if isinstance(g, Tensor) else np.asarray(g) for g in given]
+    count = len(inputs)
+    params = list(params)
+
+    def first_derivative(*args):
+        xs, vs = args[:count], args[count:]
+        with enable_grad():
+            outs = _outputs(fn(*xs))
+            pairs = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+            wrt = [t for t in list(xs) + params if t.requires_grad]
+            found = grad(
+                [o for o, _ in pairs], wrt, [v for _, v in pairs], create_graph=True,
+                allow_unused=True,
+            )
+        return tuple(g if g is not None else zeros_like(t) for g, t in zip(found, wrt))
+
+    return gradcheck(first_derivative, list(inputs) + upstream, params=params, seed=seed, **options)
+
+
+def _output_shapes(fn, inputs):
+    with no_grad():
+        return [o.shape for o in _outputs(fn(*inputs))]

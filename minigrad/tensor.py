@@ -82,9 +82,17 @@ class Function:
     broadcast shape: the engine sums it back to each input's shape.
 
     A view (reshape, permute, basic indexing) sets `view = True`: its output may share the
-    input's array, so the two share one version counter."""
+    input's array, so the two share one version counter.
+
+    backward(create_graph=True) runs backward on Tensors, so that it records a graph of its
+    own (autograd/graph.py): each saved array is replaced by the input or output Tensor it
+    is, except those named in `constant` (masks and indices, constant wherever the op is
+    differentiable). An op that saves other intermediates names instead a `reference`: a
+    function of forward's arguments that computes the same value from primitives."""
 
     view = False
+    constant = ()
+    reference = None
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -107,7 +115,9 @@ class Function:
             result._version_counter = ref._version_counter
             result._base = ref
         if any(fn.needs_input_grad):
-            fn.parents = args
+            # raw array arguments are kept as forward saw them (create_graph tells them apart)
+            fn.parents = tuple(a if isinstance(a, Tensor) else v for a, v in zip(args, arrays))
+            fn.kwargs = kwargs  # create_graph=True may rerun the op's reference with them
             fn.versions = _versions(args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
@@ -182,16 +192,22 @@ def _as_array(a, ref):
 # --------------------------------------------------------------------------- the engine
 
 
+def namespace_of(value):
+    """The array functions for `value`: its backend's namespace for an array, the graph-recording
+    namespace of autograd/graph.py for a Tensor (a backward run with create_graph=True)."""
+    return graph.namespace if isinstance(value, Tensor) else backend.xp_of(value)
+
+
 def _unbroadcast(grad, shape, dtype):
     """Sum `grad` over the axes that broadcasting added or stretched, back to `shape`."""
+    xp = namespace_of(grad)
     if grad.shape != shape:
-        xp = backend.xp_of(grad)
         lead = grad.ndim - len(shape)
         stretched = [lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1]
         axes = tuple(range(lead)) + tuple(stretched)
         grad = xp.reshape(xp.sum(grad, axis=axes), shape) if axes else xp.reshape(grad, shape)
-    if grad.dtype != dtype:
-        grad = backend.xp_of(grad).astype(grad, dtype)
+    if grad.dtype != dtype and backend.dtype_name(grad.dtype) != backend.dtype_name(dtype):
+        grad = xp.astype(grad, dtype)
     return grad
 
 
@@ -221,11 +237,12 @@ def _topological_order(*roots, check_versions=False):
     return order
 
 
-def _run_backward(roots, douts, retain_graph, wanted=None):
+def _run_backward(roots, douts, retain_graph, wanted=None, create_graph=False):
     """Propagate each root's `dout` to every leaf; each node's backward runs exactly once.
 
     Gradients accumulate into leaves' .grad; with `wanted` (a dict keyed by id(tensor)) they
-    are stored there instead, and no .grad is touched (autograd.grad)."""
+    are stored there instead, and no .grad is touched (autograd.grad). With create_graph the
+    douts and every gradient are Tensors, and each backward records the graph of its math."""
     grads = {}
     for root, dout in zip(roots, douts):
         previous = grads.get(id(root))
@@ -249,11 +266,11 @@ def _run_backward(roots, douts, retain_graph, wanted=None):
             _accumulate(node, g)
         if fn is None:
             continue
-        input_grads = fn.backward(g)
+        input_grads = graph.backward(fn, node, g) if create_graph else fn.backward(g)
         if _state["anomaly"]:
             for dx in input_grads:
                 if dx is not None:
-                    _check_finite(type(fn).__name__, dx, "backward")
+                    _check_finite(type(fn).__name__, _data(dx), "backward")
         for parent, dx in zip(fn.parents, input_grads):
             if dx is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
@@ -266,13 +283,22 @@ def _run_backward(roots, douts, retain_graph, wanted=None):
             node._freed = True
 
 
+def _data(value):
+    """The array of a Tensor (a gradient under create_graph=True), or the array itself."""
+    return value.data if isinstance(value, Tensor) else value
+
+
 def _call_hooks(node, g):
     """Run the tensor's gradient hooks in order; a hook may return a replacement gradient."""
+    in_graph = isinstance(g, Tensor)
     for hook in list(node._hooks.values()):
-        result = hook(Tensor(g))
+        result = hook(g if in_graph else Tensor(g))
         if result is None:
             continue
-        g = result.data if isinstance(result, Tensor) else result
+        if in_graph:
+            g = result if isinstance(result, Tensor) else Tensor(result)
+        else:
+            g = result.data if isinstance(result, Tensor) else result
         if tuple(g.shape) != node.shape:
             raise ValueError(
                 f"a gradient hook returned shape {tuple(g.shape)}, expected {node.shape}"
@@ -281,10 +307,11 @@ def _call_hooks(node, g):
 
 
 def _accumulate(node, g):
-    """node.grad += g. The first gradient is copied: backward may hand one array to many nodes."""
-    xp = backend.xp_of(g)
+    """node.grad += g. The first gradient is copied: backward may hand one array to many nodes.
+
+    Under create_graph=True, g is a Tensor with a graph, and .grad becomes that Tensor."""
     if node.grad is None:
-        node.grad = xp.asarray(g, copy=True)
+        node.grad = g if isinstance(g, Tensor) else backend.xp_of(g).asarray(g, copy=True)
     else:
         node.grad = node.grad + g
     if node._post_accumulate_hooks:
@@ -438,11 +465,16 @@ class Tensor(_ToShortcuts, TensorMethods):
         return _add_hook(self, "_post_accumulate_hooks", hook)
 
     # ----- autograd
-    def backward(self, gradient=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's .grad, weighted by `gradient`."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad, weighted by `gradient`.
+
+        create_graph=True records the backward pass itself: each .grad is then a Tensor with
+        a graph, which can be differentiated again. retain_graph defaults to create_graph."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (no graph)")
-        _run_backward([self], [_output_grad(self, gradient)], retain_graph)
+        dout = _output_grad(self, gradient, create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        _run_backward([self], [dout], retain, create_graph=create_graph)
 
     def register_hook(self, hook):
         """hook(grad) runs when this tensor's gradient is computed, before it is used or stored;
@@ -542,8 +574,14 @@ def _add_hook(t, table, hook):
     return RemovableHandle(hooks, key)
 
 
-def _output_grad(output, gradient):
-    """The gradient to start backward from: ones for a one-element output, else `gradient`."""
+def _output_grad(output, gradient, create_graph=False):
+    """The gradient to start backward from: ones for a one-element output, else `gradient`.
+
+    An array, or under create_graph a Tensor (the caller's own, so the graph can reach it)."""
+    if create_graph:
+        if isinstance(gradient, Tensor) and gradient.shape == output.shape:
+            return gradient
+        return Tensor(_output_grad(output, gradient))
     xp = backend.xp_of(output.data)
     if gradient is None:
         if output.numel() != 1:
@@ -562,3 +600,4 @@ def _output_grad(output, gradient):
 
 
 from minigrad import ops  # noqa: E402  (ops builds on Tensor and Function above)
+from minigrad.autograd import graph  # noqa: E402  (differentiates backward() itself)

@@ -1,5 +1,6 @@
-"""autograd.grad: gradients of outputs with respect to chosen inputs, returned rather than
-accumulated into .grad. Read tensor.py first (it runs the same backward pass).
+"""autograd: grad() returns gradients of outputs with respect to chosen inputs rather than
+accumulating them into .grad; with create_graph=True they can be differentiated again (graph.py).
+Read tensor.py first (it runs the same backward pass); graph.py, then functional.py next.
 """
 
 from minigrad.tensor import Tensor, _output_grad, _run_backward
@@ -20,12 +21,8 @@ def grad(
     unused input with allow_unused=True). No .grad is read or written.
 
     grad_outputs defaults to ones for one-element outputs; retain_graph defaults to
-    create_graph, so the graph is freed unless asked otherwise."""
-    if create_graph:
-        raise NotImplementedError(
-            "grad(create_graph=True): higher-order gradients are not supported yet; "
-            "the backward pass records no graph of its own"
-        )
+    create_graph, so the graph is freed unless asked otherwise. With create_graph=True the
+    gradients carry a graph of their own: differentiate them again (graph.py)."""
     outputs = _as_tuple(outputs, "outputs")
     inputs = _as_tuple(inputs, "inputs")
     if grad_outputs is None:
@@ -38,9 +35,10 @@ def grad(
             raise RuntimeError(
                 f"grad: every output and input must require grad; one of shape {t.shape} does not"
             )
-    douts = [_output_grad(o, g) for o, g in zip(outputs, grad_outputs)]
+    douts = [_output_grad(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
     wanted = {id(t): None for t in inputs}
-    _run_backward(list(outputs), douts, bool(retain_graph), wanted)
+    retain = create_graph if retain_graph is None else retain_graph
+    _run_backward(list(outputs), douts, retain, wanted, create_graph)
     result = []
     for t in inputs:
         g = wanted[id(t)]
@@ -49,5 +47,5 @@ def grad(
                 "grad: one of the differentiated Tensors appears to not have been used in the "
                 "graph; pass allow_unused=True if this is expected"
             )
-        result.append(None if g is None else Tensor(g))
+        result.append(g if g is None or isinstance(g, Tensor) else Tensor(g))
     return tuple(result)
