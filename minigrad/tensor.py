@@ -115,9 +115,8 @@ class Function:
             result._version_counter = ref._version_counter
             result._base = ref
         if any(fn.needs_input_grad):
-            # raw array arguments are kept as forward saw them (create_graph tells them apart)
-            fn.parents = tuple(a if isinstance(a, Tensor) else v for a, v in zip(args, arrays))
-            fn.kwargs = kwargs  # create_graph=True may rerun the op's reference with them
+            fn.parents = args
+            fn.arrays, fn.kwargs = arrays, kwargs  # what forward saw (for create_graph=True)
             fn.versions = _versions(args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
@@ -200,14 +199,14 @@ def namespace_of(value):
 
 def _unbroadcast(grad, shape, dtype):
     """Sum `grad` over the axes that broadcasting added or stretched, back to `shape`."""
-    xp = namespace_of(grad)
     if grad.shape != shape:
+        xp = namespace_of(grad)
         lead = grad.ndim - len(shape)
         stretched = [lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1]
         axes = tuple(range(lead)) + tuple(stretched)
         grad = xp.reshape(xp.sum(grad, axis=axes), shape) if axes else xp.reshape(grad, shape)
     if grad.dtype != dtype and backend.dtype_name(grad.dtype) != backend.dtype_name(dtype):
-        grad = xp.astype(grad, dtype)
+        grad = namespace_of(grad).astype(grad, dtype)
     return grad
 
 

@@ -125,7 +125,7 @@ namespace = _GraphNamespace()
 # --------------------------------------------------------------------------- one node
 
 # attributes the engine keeps on every node: never swapped for Tensors
-_ENGINE_FIELDS = {"xp", "parents", "kwargs", "versions", "output_counter", "output_version"}
+_ENGINE_FIELDS = {"xp", "parents", "arrays", "kwargs", "versions", "output_counter", "output_version"}
 
 
 def backward(fn, output, dout):
@@ -152,10 +152,10 @@ def _as_tensor(fn, name, value, output):
         return value
     if value is output.data:
         return output
-    for parent in fn.parents:
-        if isinstance(parent, Tensor) and value is parent.data:
-            return parent
-    if name in type(fn).constant or any(value is parent for parent in fn.parents):
+    for parent, array in zip(fn.parents, fn.arrays):
+        if value is array:
+            return parent if isinstance(parent, Tensor) else array
+    if name in type(fn).constant:
         return value
     raise NotImplementedError(
         f"{type(fn).__name__}: create_graph=True cannot differentiate its backward: forward "
