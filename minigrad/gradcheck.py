@@ -304,7 +304,10 @@ def gradgradcheck(fn, inputs, *, params=(), grad_outputs=None, seed=0, **options
             pairs = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
             wrt = [t for t in list(xs) + params if t.requires_grad]
             found = grad(
-                [o for o, _ in pairs], wrt, [v for _, v in pairs], create_graph=True,
+                [o for o, _ in pairs],
+                wrt,
+                [v for _, v in pairs],
+                create_graph=True,
                 allow_unused=True,
             )
         return tuple(g if g is not None else zeros_like(t) for g, t in zip(found, wrt))

@@ -106,8 +106,8 @@ class Function:
         fn.xp = backend.xp_of(ref.data)
         record = _state["grad_enabled"]
         fn.needs_input_grad = [record and isinstance(a, Tensor) and a.requires_grad for a in args]
-        out = fn.forward(*arrays, **kwargs)
-        out = backend.as_array(out)  # NumPy reductions return scalars, not 0-d arrays
+        raw = fn.forward(*arrays, **kwargs)
+        out = backend.as_array(raw)  # NumPy reductions return scalars, not 0-d arrays
         if _state["anomaly"]:
             _check_finite(cls.__name__, out, "forward")
         result = Tensor(out)
@@ -116,7 +116,8 @@ class Function:
             result._base = ref
         if any(fn.needs_input_grad):
             fn.parents = args
-            fn.arrays, fn.kwargs = arrays, kwargs  # what forward saw (for create_graph=True)
+            # what forward saw and returned (create_graph=True tells saved arrays apart by them)
+            fn.arrays, fn.kwargs, fn.raw_output = arrays, kwargs, raw
             fn.versions = _versions(args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
@@ -240,13 +241,38 @@ def _run_backward(roots, douts, retain_graph, wanted=None, create_graph=False):
     """Propagate each root's `dout` to every leaf; each node's backward runs exactly once.
 
     Gradients accumulate into leaves' .grad; with `wanted` (a dict keyed by id(tensor)) they
-    are stored there instead, and no .grad is touched (autograd.grad). With create_graph the
-    douts and every gradient are Tensors, and each backward records the graph of its math."""
+    are stored there instead, no .grad is touched, and no backward runs beyond the wanted
+    tensors (autograd.grad). With create_graph the douts and every gradient are Tensors, and
+    each backward records the graph of its math (even inside no_grad, as in PyTorch)."""
+    order = _topological_order(*roots, check_versions=True)
+    reaches = None if wanted is None else _reaching(order, wanted)
+    if create_graph:
+        with enable_grad():
+            _backward_pass(order, roots, douts, retain_graph, wanted, reaches, create_graph)
+    else:
+        _backward_pass(order, roots, douts, retain_graph, wanted, reaches, create_graph)
+
+
+def _reaching(order, wanted):
+    """The ids of the nodes from which some wanted tensor can be reached through the graph."""
+    reaches = set()
+    for node in order:  # each node comes after the nodes it consumes
+        if id(node) in wanted or _feeds(node._ctx, reaches):
+            reaches.add(id(node))
+    return reaches
+
+
+def _feeds(fn, reaches):
+    """True if one of node fn's inputs is in `reaches`."""
+    return fn is not None and any(id(p) in reaches for p in fn.parents if isinstance(p, Tensor))
+
+
+def _backward_pass(order, roots, douts, retain_graph, wanted, reaches, create_graph):
     grads = {}
     for root, dout in zip(roots, douts):
         previous = grads.get(id(root))
         grads[id(root)] = dout if previous is None else previous + dout
-    for node in reversed(_topological_order(*roots, check_versions=True)):
+    for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -263,7 +289,7 @@ def _run_backward(roots, douts, retain_graph, wanted=None, create_graph=False):
                 wanted[id(node)] = g
         elif fn is None or node._retain_grad:
             _accumulate(node, g)
-        if fn is None:
+        if fn is None or (reaches is not None and not _feeds(fn, reaches)):
             continue
         input_grads = graph.backward(fn, node, g) if create_graph else fn.backward(g)
         if _state["anomaly"]:

@@ -126,3 +126,33 @@ def test_full_backward_hook_when_no_input_needs_a_gradient(device):
     layer(mg.ones(5, 2, device=device)).sum().backward()
     (grad_input, grad_output) = calls[0]
     assert grad_input == (None,) and host(grad_output[0]).shape == (5, 1)
+
+
+def test_grad_runs_nothing_beyond_a_non_leaf_input(device):
+    (a,) = on(device, np.array([1.0, 2.0]), requires_grad=True)
+    h = a * 3
+    (gh,) = mg.autograd.grad((h * h).sum(), h)
+    assert host(gh).tolist() == [6.0, 12.0]
+    h.sum().backward()  # the graph from a to h was neither run nor freed by grad()
+    assert host(a.grad).tolist() == [3.0, 3.0]
+
+
+def test_create_graph_records_even_under_no_grad(device):
+    (x,) = on(device, np.array(0.5), requires_grad=True)
+    y = x * x * x
+    with mg.no_grad():
+        (g,) = mg.autograd.grad(y, x, create_graph=True)
+    assert g.requires_grad
+    assert host(mg.autograd.grad(g, x)[0]) == pytest.approx(3.0)  # d(3x^2)/dx = 6x
+
+
+def test_second_derivative_through_a_0d_numpy_result():
+    # NumPy reductions and 0-d ops return scalars, which forward may have saved as `y`
+    x = mg.tensor(0.5, dtype="float64", requires_grad=True)
+    (g,) = mg.autograd.grad(x.exp(), x, create_graph=True)
+    assert mg.autograd.grad(g, x)[0].item() == pytest.approx(np.exp(0.5), rel=1e-12)
+    t = mg.tensor([0.5, 1.2], dtype="float64", requires_grad=True)
+    (gt,) = mg.autograd.grad((t[0] * t[1]).exp(), t, create_graph=True)
+    (row,) = mg.autograd.grad(gt[0], t)  # d/dt of t1 e^(t0 t1)
+    e = np.exp(0.6)
+    np.testing.assert_allclose(row.numpy(), [1.2 * 1.2 * e, e + 0.6 * e], rtol=1e-12)

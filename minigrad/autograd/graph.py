@@ -10,6 +10,8 @@ differentiated through its `reference` instead: the same value recomputed from p
 
 import copy
 
+import numpy as np
+
 from minigrad import backend, ops
 from minigrad.tensor import Tensor, enable_grad
 
@@ -41,7 +43,9 @@ class _GraphNamespace:
         )
 
     def reshape(self, x, shape):
-        return ops.reshape(x, shape) if isinstance(x, Tensor) else backend.xp_of(x).reshape(x, shape)
+        return (
+            ops.reshape(x, shape) if isinstance(x, Tensor) else backend.xp_of(x).reshape(x, shape)
+        )
 
     def permute_dims(self, x, axes):
         return ops.permute(x, tuple(axes))
@@ -110,7 +114,9 @@ class _GraphNamespace:
 
     def zeros(self, shape, dtype=None, device=None):
         xp = backend.namespace(device)
-        array = xp.zeros(shape, dtype=backend._dtype(xp, dtype), device=backend.native_device(device))
+        array = xp.zeros(
+            shape, dtype=backend._dtype(xp, dtype), device=backend.native_device(device)
+        )
         return Tensor(array)
 
     def zeros_like(self, x):
@@ -125,7 +131,16 @@ namespace = _GraphNamespace()
 # --------------------------------------------------------------------------- one node
 
 # attributes the engine keeps on every node: never swapped for Tensors
-_ENGINE_FIELDS = {"xp", "parents", "arrays", "kwargs", "versions", "output_counter", "output_version"}
+_ENGINE_FIELDS = {
+    "xp",
+    "parents",
+    "arrays",
+    "kwargs",
+    "raw_output",
+    "versions",
+    "output_counter",
+    "output_version",
+}
 
 
 def backward(fn, output, dout):
@@ -142,15 +157,20 @@ def backward(fn, output, dout):
         return twin.backward(dout)
 
 
+def _is_array(value):
+    """An array, or a NumPy scalar: what a NumPy reduction returns for a 0-d result."""
+    return backend.is_array(value) or isinstance(value, np.generic)
+
+
 def _as_tensor(fn, name, value, output):
     """A value forward saved, as backward must see it to record a graph: the input or output
     Tensor that an array is; an array that is constant (named in fn.constant, or passed to
     forward as a plain array) as it is. Any other array is an intermediate: refuse."""
-    if isinstance(value, (tuple, list)) and any(backend.is_array(v) for v in value):
+    if isinstance(value, (tuple, list)) and any(_is_array(v) for v in value):
         return type(value)(_as_tensor(fn, name, v, output) for v in value)
-    if not backend.is_array(value):
+    if not _is_array(value):
         return value
-    if value is output.data:
+    if value is fn.raw_output or value is output.data:
         return output
     for parent, array in zip(fn.parents, fn.arrays):
         if value is array:
@@ -175,4 +195,3 @@ def _through_reference(fn, dout):
         y = type(fn).reference(*fn.parents, **fn.kwargs)
     found = dict(zip(map(id, wanted), grad(y, wanted, dout, create_graph=True, allow_unused=True)))
     return tuple(found.get(id(p)) if isinstance(p, Tensor) else None for p in fn.parents)
-
