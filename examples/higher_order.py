@@ -49,8 +49,8 @@ from minigrad.autograd import functional as AF
 
 def rosenbrock(p):
     """f(x, y) = (1 - x)^2 + 100 (y - x^2)^2: a curved valley with its minimum at (1, 1)."""
-    x, y = p[0], p[1]
-    return (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    x, y = p[:1], p[1:]
+    return ((1 - x) ** 2 + 100 * (y - x**2) ** 2).sum()
 
 
 def newton(steps, device):
