@@ -6,8 +6,9 @@ that was built with create_graph=True. `inputs` is a Tensor or a tuple of Tensor
 result has the same structure. Without create_graph the results carry no graph, and `func` runs
 on detached copies of the inputs; with it, the results can be differentiated again, back to the
 inputs. An input that an output does not depend on gets a zero derivative, or an error with
-strict=True. Forward-mode derivatives (jvp, hvp) use the double-vjp trick: u -> J^T u is linear
-in u, so differentiating it with respect to u along v gives J v.
+strict=True. jvp, a forward-mode product, uses the double-vjp trick: u -> J^T u is linear in u,
+so differentiating it with respect to u along v gives J v. PyTorch's vectorize= and strategy=
+(batched and forward-mode Jacobians) are not offered: a Jacobian is one backward pass a row.
 """
 
 from minigrad import autograd
