@@ -67,6 +67,24 @@ def test_autograd_basics():
     assert number(r"network: final loss ([\d.]+)", out) < 0.01
 
 
+def test_higher_order():
+    args = ["--train-steps", "20", "--power-iterations", "20", "--penalty-steps", "20"]
+    out = run_example("higher_order.py", *args)
+    # Newton's method reaches Rosenbrock's minimum (1, 1) in six steps from (-1.2, 1)
+    assert "newton 0: x = (-1.2000000000, +1.0000000000)  f = 2.420e+01" in out
+    assert "newton 6: x = (+1.0000000000, +1.0000000000)" in out
+    assert number(r"newton 6: .* f = ([\d.e+-]+)", out) < 1e-15
+    # power iteration on HVPs finds the full Hessian's largest eigenvalue
+    assert "hessian: 25 parameters" in out
+    top = number(r"power iteration \(20 HVPs\) lambda_max = ([\d.-]+)", out)
+    assert top == pytest.approx(number(r"25x25 Hessian lambda_max = ([\d.-]+)", out), rel=1e-5)
+    # the penalty falls while training, and ends below an unregularised run's
+    penalties = [float(p) for p in re.findall(r"step +\d+ .* \|df/dx\|\^2 ([\d.]+)", out)]
+    assert len(penalties) == 5 and penalties[-1] < 0.5 * penalties[0]
+    final = re.search(r"\|df/dx\|\^2 ([\d.]+) \(mse [\d.]+\) with .*, ([\d.]+) \(mse", out)
+    assert float(final.group(1)) < float(final.group(2))
+
+
 def test_write_your_own_layer():
     out = run_example("write_your_own_layer.py", "--examples", "5", "--steps", "200")
     assert "gradcheck(squareplus): OK" in out

@@ -3,6 +3,7 @@ accumulating them into .grad; with create_graph=True they can be differentiated 
 Read tensor.py first (it runs the same backward pass); graph.py, then functional.py next.
 """
 
+from minigrad.autograd import functional  # jacobian, hessian, hvp...: they call grad below
 from minigrad.tensor import Tensor, _output_grad, _run_backward
 
 

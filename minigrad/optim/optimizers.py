@@ -44,8 +44,10 @@ def _decay_decoupled(p, group):
 
 
 def _direction(p, group):
-    """The gradient to descend: -g when maximizing, plus the coupled L2 term λp."""
-    g = p.grad
+    """The gradient to descend: -g when maximizing, plus the coupled L2 term λp.
+
+    After backward(create_graph=True) p.grad is a Tensor with a graph: its values are used."""
+    g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
     if group.get("maximize", False):
         g = -g
     weight_decay = group.get("weight_decay", 0.0)
