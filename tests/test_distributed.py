@@ -147,6 +147,20 @@ def test_ddp_in_a_world_of_one_is_the_module():
         np.testing.assert_array_equal(g, p.grad)
 
 
+def test_ddp_refuses_create_graph_but_allows_a_gradient_penalty():
+    mg.seed(0)
+    module = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    ddp = DistributedDataParallel(module)
+    x = mg.randn(5, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="create_graph"):
+        ddp(x).sum().backward(create_graph=True)
+    module.zero_grad()
+    out = ddp(x).sum()
+    (dx,) = mg.autograd.grad(out, x, create_graph=True)
+    (out + (dx * dx).sum()).backward()  # the penalty's graph, then a plain backward
+    assert all(type(p.grad) is np.ndarray for p in module.parameters())
+
+
 def test_buckets_respect_the_cap_order_and_dtype():
     layers = [nn.Linear(10, 10), nn.Linear(10, 10), nn.Linear(10, 10, dtype="float64")]
     params = [p for layer in layers for p in layer.parameters()]

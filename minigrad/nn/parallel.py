@@ -185,6 +185,12 @@ class DistributedDataParallel(Module):
 
     # ----- backward: each parameter's hook counts it; full buckets are reduced in order
     def _grad_ready(self, param):
+        if isinstance(param.grad, Tensor):
+            raise RuntimeError(
+                "DistributedDataParallel does not support backward(create_graph=True): the "
+                "averaged gradients would leave the graph; use autograd.grad for the inner "
+                "derivative (e.g. a gradient penalty) and a plain backward() for the loss"
+            )
         if self._pending:
             self._started = True
             self._mark_ready(param)
