@@ -119,6 +119,21 @@ class _GraphNamespace:
     def ones_like(self, x):
         return _constant(x, lambda xp, a: xp.ones_like(a))
 
+    def take(self, x, indices, axis=None):
+        """x's entries at the 1-D integer `indices` along axis (of x flattened when None): a
+        gather, whose backward (a scatter-add, index_ops._add_rows) gathers again."""
+        if not isinstance(x, Tensor):
+            return backend.xp_of(x).take(x, indices, axis=axis)
+        from minigrad.index_ops import GatherIndex
+
+        if axis is None:
+            x, axis = ops.reshape(x, (-1,)), 0
+        axis = axis % x.ndim
+        if axis == 0:
+            return GatherIndex.apply(x, (indices,))
+        y = GatherIndex.apply(ops.transpose(x, 0, axis), (indices,))
+        return ops.transpose(y, 0, axis)
+
 
 namespace = _GraphNamespace()
 
