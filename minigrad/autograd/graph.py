@@ -134,6 +134,12 @@ class _GraphNamespace:
         y = GatherIndex.apply(ops.transpose(x, 0, axis), (indices,))
         return ops.transpose(y, 0, axis)
 
+    def einsum(self, subscripts, *operands):
+        if not _any_tensor(*operands):
+            return backend.xp_of(operands[0]).einsum(subscripts, *operands)
+        tensors = [o if isinstance(o, Tensor) else Tensor(o) for o in operands]
+        return ops.einsum(subscripts, *tensors)
+
 
 namespace = _GraphNamespace()
 
