@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.testing as mt
 from minigrad import backend, gradgradcheck, index_ops, ops, shape_ops
+from minigrad.autograd.graph import namespace
 from minigrad.gradcheck import GradcheckError
 
 few = settings(max_examples=5, deadline=None)
@@ -143,6 +144,13 @@ def test_matmul_including_vectors(shapes, data, device):
     b = data.draw(mt.arrays(shapes[1]))
     check(lambda x, y: x @ y, [a, b], device)
     check(squared(lambda x, y: x @ y), [a, b], device)
+
+
+def test_matmul_with_vector_operands(device):
+    """MatMul saves its inputs and promotes a vector again in backward (not a saved view)."""
+    rng = np.random.default_rng(0)
+    for shapes in [((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((2, 1, 3), (3,))]:
+        check(squared(lambda x, y: x @ y), [rng.standard_normal(s) for s in shapes], device)
 
 
 # --------------------------------------------------------------------------- reductions
@@ -306,6 +314,15 @@ def test_einsum(equation, shapes, data, device):
     arrays = [data.draw(mt.arrays(s)) for s in shapes]
     check(lambda *ts: mg.einsum(equation, *ts), arrays, device)
     check(squared(lambda *ts: mg.einsum(equation, *ts)), arrays, device)
+
+
+def test_graph_namespace_take_along_any_axis(device):
+    ids = backend.to_device(np.array([2, 0, 2]), device)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    for axis in (None, 0, 1, -1):
+        y = namespace.take(mg.tensor(x, device=device), ids, axis=axis)
+        np.testing.assert_array_equal(y.numpy(), np.take(x, [2, 0, 2], axis=axis))
+        check(squared(lambda t, a=axis: namespace.take(t, ids, axis=a)), [x], device)
 
 
 def test_einsum_of_one_operand_twice(device):
