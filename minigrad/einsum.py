@@ -21,8 +21,9 @@ def _contract(xp, arrays, subs, out, sizes):
     product = None
     for a, s in zip(arrays, subs):
         # lay every array out along all the letters (size 1 where it has none), then multiply
+        laid_out = tuple(a.shape[s.index(c)] if c in s else 1 for c in letters)
         a = xp.permute_dims(a, tuple(sorted(range(len(s)), key=lambda i: letters.index(s[i]))))
-        a = xp.reshape(a, tuple(sizes[c] if c in s else 1 for c in letters))
+        a = xp.reshape(a, laid_out)
         product = a if product is None else product * a
     summed = tuple(i for i, c in enumerate(letters) if c not in out)
     y = xp.sum(product, axis=summed, keepdims=True) if summed else product
@@ -77,7 +78,7 @@ def _parse_einsum(equation, shapes):
     out = rhs.replace("...", ellipsis)
     sizes = {}
     for s, shape in zip(subs, shapes):
-        if len(s) != len(shape) or not s.isalpha() or len(set(s)) != len(s):
+        if len(s) != len(shape) or not all(c.isalpha() for c in s) or len(set(s)) != len(s):
             raise ValueError(
                 f"einsum: subscript {s!r} does not fit an operand of shape {shape} "
                 "(one distinct letter per dim; repeated letters are not supported)"

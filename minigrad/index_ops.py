@@ -44,6 +44,8 @@ class GatherIndex(Function):
     The k index arrays address the first k axes; they become one flat index into those axes
     merged, so one `take` gathers and one scatter-add undoes it on every backend."""
 
+    constant = ("flat",)  # row ids made from the index, not from x
+
     def forward(self, x, index):
         xp = self.xp
         k = len(index)
@@ -61,7 +63,7 @@ class GatherIndex(Function):
         xp = self.xp
         dx = xp.zeros(self.merged, dtype=dout.dtype, device=dout.device)
         dout = xp.reshape(dout, (self.flat.shape[0],) + self.merged[1:])
-        return (xp.reshape(backend.scatter_add(dx, self.flat, dout), self.shape),)
+        return (xp.reshape(_add_rows(dx, self.flat, dout), self.shape),)
 
 
 def _device_index(item, device):
@@ -202,12 +204,29 @@ def _take_flat(xp, a, flat):
     return xp.take(xp.reshape(a, (-1,)), flat, axis=0)
 
 
+def _row_offsets(xp, rows, inner):
+    """The flat offsets of every entry of rows `rows` of an array with `inner` entries a row:
+    shape rows.shape + (inner,)."""
+    return rows[..., None] * inner + xp.arange(inner, device=rows.device)
+
+
+def _add_rows(out, flat, values):
+    """out[flat[i]] += values[i] along axis 0, repeated ids adding up: in place on arrays.
+
+    Under create_graph=True (values a Tensor) it is a ScatterAdd node instead: the transpose
+    of a gather, whose own backward gathers again, so every order of derivative has a graph."""
+    if flat.shape[0] == 0:
+        return out  # nothing is sent (the portable scatter_add cannot take an empty index)
+    if not isinstance(values, Tensor):
+        return backend.scatter_add(out, flat, values)
+    pos = _row_offsets(backend.xp_of(flat), flat, math.prod(out.shape[1:]))
+    return ScatterAdd.apply(out, values.reshape(tuple(pos.shape)), pos)
+
+
 def _scatter_sum(xp, n, flat, values, dtype):
     """A length-n array holding the sum of the values sent to each place."""
     out = xp.zeros((n,), dtype=dtype, device=values.device)
-    if flat.shape[0] == 0:
-        return out  # nothing is sent (the portable scatter_add cannot take an empty index)
-    return backend.scatter_add(out, flat, xp.reshape(values, (-1,)))
+    return _add_rows(out, flat, xp.reshape(values, (-1,)))
 
 
 # --------------------------------------------------------------------------- gather and scatter
@@ -215,6 +234,8 @@ def _scatter_sum(xp, n, flat, values, dtype):
 
 class Gather(Function):
     """y = x at the flat positions `pos` (see _positions);  dx = dout added back into place"""
+
+    constant = ("flat",)
 
     def forward(self, x, pos):
         self.shape = x.shape
@@ -230,6 +251,8 @@ class Scatter(Function):
     """y = x with src written at the flat positions `pos` (values sent to one place are
     averaged: PyTorch leaves which one wins unspecified);
     dx = dout where nothing was written, dsrc = dout at its position / values sent there"""
+
+    constant = ("flat", "keep", "count")  # all made from the positions alone
 
     def forward(self, x, src, pos):
         xp = self.xp
@@ -254,6 +277,8 @@ class Scatter(Function):
 
 class ScatterAdd(Function):
     """y = x + src added at the flat positions `pos`;  dx = dout, dsrc = dout at its position"""
+
+    constant = ("flat",)
 
     def forward(self, x, src, pos):
         xp = self.xp
@@ -356,8 +381,7 @@ def _index_put_arrays(x, index, value):
         check_index_range(i, n)
         lead = lead * n + i % n  # % n: negative ids count from the end
     rest = x.shape[len(arrays) :]
-    inner = math.prod(rest)
-    pos = lead[..., None] * inner + xp.arange(inner, device=lead.device)
+    pos = _row_offsets(xp, lead, math.prod(rest))
     if isinstance(value, Tensor):
         value = value.expand(tuple(lead.shape) + rest).reshape(tuple(pos.shape))
     return Scatter.apply(x.reshape(-1), value, pos).reshape(x.shape)

@@ -98,7 +98,7 @@ def _update(x, name, op, *others):
     )
     if needs_graph and x.is_leaf and x.requires_grad:
         raise RuntimeError(LEAF_ERROR)
-    if needs_graph and x._ctx is not None and x._ctx.view:
+    if needs_graph and x._base is not None and x._ctx is not None and x._ctx.view:
         raise RuntimeError(
             f"{name}: {type(x._ctx).__name__} made this tensor a view of another one that "
             "requires grad; outside no_grad, change the base tensor instead (h[index] = value)"

@@ -61,8 +61,17 @@ class Mean(Function):
         return (_restore_reduced(self.xp, dout, self.axes, self.keepdim, self.shape),)
 
 
+def _var_reference(x, axes, keepdim, correction):
+    """Var from primitives: what create_graph=True differentiates (forward saves x - mean)."""
+    centered = x - mean(x, axes, keepdim=True)
+    dof = math.prod(x.shape[a] for a in axes) - correction
+    return sum(centered * centered, axes, keepdim) / dof
+
+
 class Var(Function):
     """y = sum((x - mean)**2) / (n - correction);  dx = dout * 2 (x - mean) / (n - correction)"""
+
+    reference = _var_reference
 
     def forward(self, x, axes, keepdim, correction):
         xp = self.xp
@@ -80,6 +89,7 @@ class Amax(Function):
     """y = max of x over axes;  dout goes to the maxima, split evenly among ties (as PyTorch)"""
 
     largest = True
+    constant = ("share",)  # 1/count at the extremes, 0 elsewhere: constant away from ties
 
     def forward(self, x, axes, keepdim):
         xp = self.xp
@@ -359,7 +369,10 @@ class To(Function):
         return backend.to_device(x, device, dtype=name)
 
     def backward(self, dout):
-        return (backend.to_device(dout, self.device, dtype=backend.dtype_name(self.dtype)),)
+        dtype = backend.dtype_name(self.dtype)
+        if isinstance(dout, Tensor):  # create_graph=True: the move back is a To node itself
+            return (to(dout, self.device, dtype),)
+        return (backend.to_device(dout, self.device, dtype=dtype),)
 
 
 class Flip(Function):

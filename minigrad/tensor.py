@@ -121,6 +121,8 @@ class Function:
             fn.versions = _versions(args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
+            if out is not raw:
+                _save_as_output(fn, raw, out)
             result.requires_grad = True
             result._ctx = fn
         return result
@@ -146,6 +148,15 @@ def _first_tensor(args):
     if ref is None:
         raise TypeError("a Function needs at least one Tensor argument")
     return ref
+
+
+def _save_as_output(fn, scalar, out):
+    """Where forward saved its output as a NumPy scalar (ufuncs return one for 0-d arrays),
+    save the 0-d array the result holds instead: create_graph=True knows a saved output by
+    identity (autograd/graph.py), and would take the scalar for a constant."""
+    for name, value in vars(fn).items():
+        if value is scalar:
+            setattr(fn, name, out)
 
 
 def _versions(args):

@@ -414,6 +414,8 @@ EINSUMS = [
     ("...ij,...j->...i", [(2, 3, 4), (2, 4)]),
     ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+    ("bij,bj->bi", [(2, 2, 3), (1, 3)]),  # a letter of size 1 in one operand broadcasts
+    (",ij->ij", [(), (2, 3)]),  # a 0-d operand has the empty subscript
 ]
 
 

@@ -125,6 +125,27 @@ class _GraphNamespace:
     def ones_like(self, x):
         return _constant(x, lambda xp, a: xp.ones_like(a))
 
+    def take(self, x, indices, axis=None):
+        """x's entries at the 1-D integer `indices` along axis (of x flattened when None): a
+        gather, whose backward (a scatter-add, index_ops._add_rows) gathers again."""
+        if not isinstance(x, Tensor):
+            return backend.xp_of(x).take(x, indices, axis=axis)
+        from minigrad.index_ops import GatherIndex
+
+        if axis is None:
+            x, axis = ops.reshape(x, (-1,)), 0
+        axis = axis % x.ndim
+        if axis == 0:
+            return GatherIndex.apply(x, (indices,))
+        y = GatherIndex.apply(ops.transpose(x, 0, axis), (indices,))
+        return ops.transpose(y, 0, axis)
+
+    def einsum(self, subscripts, *operands):
+        if not _any_tensor(*operands):
+            return backend.xp_of(operands[0]).einsum(subscripts, *operands)
+        tensors = [o if isinstance(o, Tensor) else Tensor(o) for o in operands]
+        return ops.einsum(subscripts, *tensors)
+
 
 namespace = _GraphNamespace()
 
