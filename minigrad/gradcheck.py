@@ -281,40 +281,58 @@ def gradgradcheck(fn, inputs, *, params=(), grad_outputs=None, seed=0, **options
 
     The checked function is  (inputs, v) -> d(sum(fn(inputs) * v)) / d(float inputs, params),
     the first derivative as a graph, with v a random upstream gradient (or grad_outputs).
-    gradcheck differentiates it once more, against central differences of the first
-    derivative, with a random grad-of-grad weight: so every second derivative, including
-    the mixed ones with respect to v, is compared. `options` are gradcheck's (atol, rtol,
-    eps, mode, nondiff, dtype, device, directions). Returns True or raises GradcheckError."""
-    rng = np.random.default_rng(seed + 1)
+    It must first equal the plain backward's first derivative; then gradcheck differentiates
+    it once more, against central differences of the first derivative, with a random
+    grad-of-grad weight: so every second derivative, including the mixed ones with respect
+    to v, is compared. `options` are gradcheck's (atol, rtol, eps, mode, nondiff, dtype,
+    device, directions). Returns True or raises GradcheckError."""
     dtype = options.get("dtype", "float64")
-    device = options.get("device")
-    shapes = _output_shapes(fn, [_leaf(v, device, dtype)[0] for v in inputs])
-    if grad_outputs is None:
-        upstream = [rng.standard_normal(shape) for shape in shapes]
-    else:
-        given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
-        upstream = [g.numpy() if isinstance(g, Tensor) else np.asarray(g) for g in given]
+    leaves = [_leaf(v, options.get("device"), dtype)[0] for v in inputs]
+    upstream = _grad_outputs(fn, leaves, grad_outputs, np.random.default_rng(seed + 1))
     count = len(inputs)
     params = list(params)
 
-    def first_derivative(*args):
+    def first_derivative(*args, create_graph=True):
         xs, vs = args[:count], args[count:]
         with enable_grad():
             outs = _outputs(fn(*xs))
             pairs = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
             wrt = [t for t in list(xs) + params if t.requires_grad]
-            found = grad(
-                [o for o, _ in pairs],
-                wrt,
-                [v for _, v in pairs],
-                create_graph=True,
-                allow_unused=True,
-            )
+            outs, vs = [o for o, _ in pairs], [v for _, v in pairs]
+            found = grad(outs, wrt, vs, create_graph=create_graph, allow_unused=True)
         return tuple(g if g is not None else zeros_like(t) for g, t in zip(found, wrt))
 
+    vs = [Tensor(backend.to_device(u.astype(dtype), leaves[0].device)) for u in upstream]
+    _compare_first_derivatives(first_derivative, leaves + vs, params, dtype, options)
     return gradcheck(first_derivative, list(inputs) + upstream, params=params, seed=seed, **options)
 
 
-def _output_shapes(fn, inputs):
+def _grad_outputs(fn, leaves, grad_outputs, rng):
+    """The upstream gradient v as host arrays: given, or random normal like fn's outputs."""
+    if grad_outputs is not None:
+        given = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+        return [g.numpy() if isinstance(g, Tensor) else np.asarray(g) for g in given]
     with no_grad():
-        return [o.shape for o in _outputs(fn(*inputs))]
+        return [rng.standard_normal(o.shape) for o in _outputs(fn(*leaves))]
+
+
+def _compare_first_derivatives(first_derivative, args, params, dtype, options):
+    """The create_graph=True first derivative must equal the plain backward's (a fused op
+    differentiated through a wrong reference would otherwise pass the second-order check)."""
+    saved = [p.data for p in params]
+    for p in params:
+        p.data = backend.to_device(p.numpy().astype(dtype), p.device)
+    try:
+        pairs = zip(first_derivative(*args), first_derivative(*args, create_graph=False))
+        for k, (with_graph, plain) in enumerate(pairs):
+            a, b = with_graph.numpy(), plain.numpy()
+            tol = options.get("atol", 1e-6) + options.get("rtol", 1e-4) * np.abs(b)
+            if np.any(np.abs(a - b) > tol):
+                raise GradcheckError(
+                    f"gradgradcheck: the create_graph=True gradient of differentiable input "
+                    f"{k} differs from the plain backward's by up to {np.max(np.abs(a - b)):.3g}"
+                )
+    finally:
+        for p, s in zip(params, saved):
+            p.data = s
+            p.grad = None

@@ -88,7 +88,10 @@ class Function:
     own (autograd/graph.py): each saved array is replaced by the input or output Tensor it
     is, except those named in `constant` (masks and indices, constant wherever the op is
     differentiable). An op that saves other intermediates names instead a `reference`: a
-    function of forward's arguments that computes the same value from primitives."""
+    function of forward's arguments that computes the same value from primitives.
+
+    The engine keeps on each node: needs_input_grad, parents, versions, output_counter,
+    output_version and forward_arrays/kwargs/output; forward must not use those names."""
 
     view = False
     constant = ()
@@ -117,12 +120,10 @@ class Function:
         if any(fn.needs_input_grad):
             fn.parents = args
             # what forward saw and returned (create_graph=True tells saved arrays apart by them)
-            fn.arrays, fn.kwargs, fn.raw_output = arrays, kwargs, raw
+            fn.forward_arrays, fn.forward_kwargs, fn.forward_output = arrays, kwargs, raw
             fn.versions = _versions(args)
             fn.output_counter = result._version_counter
             fn.output_version = result._version_counter[0]
-            if out is not raw:
-                _save_as_output(fn, raw, out)
             result.requires_grad = True
             result._ctx = fn
         return result
@@ -148,15 +149,6 @@ def _first_tensor(args):
     if ref is None:
         raise TypeError("a Function needs at least one Tensor argument")
     return ref
-
-
-def _save_as_output(fn, scalar, out):
-    """Where forward saved its output as a NumPy scalar (ufuncs return one for 0-d arrays),
-    save the 0-d array the result holds instead: create_graph=True knows a saved output by
-    identity (autograd/graph.py), and would take the scalar for a constant."""
-    for name, value in vars(fn).items():
-        if value is scalar:
-            setattr(fn, name, out)
 
 
 def _versions(args):

@@ -155,9 +155,9 @@ namespace = _GraphNamespace()
 _ENGINE_FIELDS = {
     "xp",
     "parents",
-    "arrays",
-    "kwargs",
-    "raw_output",
+    "forward_arrays",
+    "forward_kwargs",
+    "forward_output",
     "versions",
     "output_counter",
     "output_version",
@@ -191,9 +191,9 @@ def _as_tensor(fn, name, value, output):
         return type(value)(_as_tensor(fn, name, v, output) for v in value)
     if not _is_array(value):
         return value
-    if value is fn.raw_output or value is output.data:
+    if value is fn.forward_output or value is output.data:
         return output
-    for parent, array in zip(fn.parents, fn.arrays):
+    for parent, array in zip(fn.parents, fn.forward_arrays):
         if value is array:
             return parent if isinstance(parent, Tensor) else array
     if name in type(fn).constant:
@@ -213,6 +213,6 @@ def _through_reference(fn, dout):
 
     wanted = [p for p in fn.parents if isinstance(p, Tensor) and p.requires_grad]
     with enable_grad():
-        y = type(fn).reference(*fn.parents, **fn.kwargs)
+        y = type(fn).reference(*fn.parents, **fn.forward_kwargs)
     found = dict(zip(map(id, wanted), grad(y, wanted, dout, create_graph=True, allow_unused=True)))
     return tuple(found.get(id(p)) if isinstance(p, Tensor) else None for p in fn.parents)
