@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.testing as mt
 from minigrad import F, nn
-from minigrad.functional.activations import erf_array, erfc_array
+from minigrad.functional.special import erf_array, erfc_array
 from minigrad.gradcheck import gradcheck
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # NumPy overflow/NaN warnings

@@ -119,6 +119,14 @@ class _GraphNamespace:
     def ones_like(self, x):
         return _constant(x, lambda xp, a: xp.ones_like(a))
 
+    def expand_dims(self, x, axis=0):
+        if isinstance(x, Tensor):
+            return ops.unsqueeze(x, axis)
+        return backend.xp_of(x).expand_dims(x, axis=axis)
+
+    def stack(self, arrays, axis=0):
+        return ops.stack(list(arrays), axis)
+
 
 namespace = _GraphNamespace()
 
