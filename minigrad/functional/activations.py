@@ -56,9 +56,9 @@ class LeakyReLU(Function):
 
 
 def _prelu_reference(x, w):
-    """max(0, x) + w_c min(0, x), w (C,) broadcast along dim 1 (or one slope for all)"""
+    """x where x > 0, else w_c x, w (C,) broadcast along dim 1 (or one slope for all)"""
     shape = (w.shape[0],) + (1,) * (x.ndim - 2) if w.shape[0] > 1 else ()
-    return ops.maximum(x, 0.0) + ops.reshape(w, shape) * ops.minimum(x, 0.0)
+    return ops.where(x.data > 0, x, ops.reshape(w, shape) * x)
 
 
 class PReLU(Function):
@@ -95,9 +95,10 @@ class PReLU(Function):
 
 
 def _elu_reference(x, *, alpha, scale, input_scale):
-    """s (max(x, 0) + a (exp(k min(x, 0)) - 1))"""
-    negative = alpha * (ops.exp(ops.minimum(x, 0.0) * input_scale) - 1)
-    return scale * (ops.maximum(x, 0.0) + negative)
+    """s x where x > 0, else s a (exp(k x) - 1), exp taken of min(x, 0) (no overflow)"""
+    positive = x.data > 0
+    negative = ops.where(positive, 0.0, x)
+    return scale * ops.where(positive, x, alpha * (ops.exp(negative * input_scale) - 1))
 
 
 class ELU(Function):
@@ -231,7 +232,9 @@ class Hardsigmoid(Function):
 
 
 def _hardswish_reference(x):
-    return x * ops.clamp(x + 3, 0.0, 6.0) / 6
+    """x (x + 3) / 6 on [-3, 3], x above it, 0 below"""
+    middle = ops.where(x.data >= -3, x * (x + 3) / 6, 0.0)
+    return ops.where(x.data > 3, x, middle)
 
 
 class Hardswish(Function):

@@ -27,9 +27,13 @@ def _log1p_exp(xp, x):
 
 
 def log1p_exp(x):
-    """log(1 + exp(x)) of a Tensor from primitives: max(x, 0) + log(1 + exp(-|x|)), which
-    never overflows (the twice-differentiable twin of _log1p_exp)."""
-    return ops.maximum(x, 0.0) + ops.log(1 + ops.exp(-ops.abs(x)))
+    """log(1 + exp(x)) of a Tensor from primitives, never overflowing: x + log(1 + exp(-x))
+    for x > 0, log(1 + exp(x)) elsewhere (the twice-differentiable twin of _log1p_exp).
+
+    Each branch is smooth, so every derivative is right at x = 0 too, where the kinks of
+    max(x, 0) and |x| would cancel in value but not in the second derivative."""
+    positive = x.data > 0
+    return ops.where(positive, x, 0.0) + ops.log(1 + ops.exp(ops.where(positive, -x, x)))
 
 
 # --------------------------------------------------------------------------- smooth activations
