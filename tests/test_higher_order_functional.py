@@ -91,7 +91,7 @@ def test_elementwise_activation(name, data, device):
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
-def test_gradient_on_a_kink_is_the_plain_backwards(name, device):
+def test_gradient_on_a_kink_equals_the_plain_backward(name, device):
     """Where an activation has a kink, create_graph=True picks the same one-sided slope as
     the plain backward (the references select branches with the fused op's own masks)."""
     fn, kinks, _, _ = ELEMENTWISE[name]
