@@ -23,7 +23,7 @@ from minigrad.checkpoints import (  # noqa: F401  (minigrad.train.* keeps workin
     load_checkpoint,
     save_checkpoint,
 )
-from minigrad.functional.losses import check_class_ids
+from minigrad.functional.cross_entropy import check_class_ids
 from minigrad.progress import progress
 from minigrad.tensor import Tensor, no_grad
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.testing as mt
 from minigrad import F, nn
-from minigrad.functional.activations import erf_array, erfc_array
+from minigrad.functional.special import erf, erf_array, erfc, erfc_array
 from minigrad.gradcheck import gradcheck
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # NumPy overflow/NaN warnings
@@ -189,6 +189,14 @@ def test_erf_on_device(device):
     x = np.linspace(-6.0, 6.0, 241)
     got = mg.backend.to_host(erf_array(mg.backend.to_device(x, device)))
     np.testing.assert_allclose(got, np_erf(x), rtol=1e-15, atol=1e-16)
+
+
+@given(x=mt.arrays(SMALL, -4.0, 4.0))
+def test_erf_and_erfc_ops(x, device):
+    np.testing.assert_allclose(run(erf, x, device), np_erf(x), rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(run(erfc, x, device), np.vectorize(math.erfc)(x), rtol=1e-14)
+    gradcheck(erf, [x], device=device)
+    gradcheck(erfc, [x], device=device)
 
 
 # --------------------------------------------------------------------------- elementwise

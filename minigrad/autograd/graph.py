@@ -146,6 +146,14 @@ class _GraphNamespace:
         tensors = [o if isinstance(o, Tensor) else Tensor(o) for o in operands]
         return ops.einsum(subscripts, *tensors)
 
+    def expand_dims(self, x, axis=0):
+        if isinstance(x, Tensor):
+            return ops.unsqueeze(x, axis)
+        return backend.xp_of(x).expand_dims(x, axis=axis)
+
+    def stack(self, arrays, axis=0):
+        return ops.stack(list(arrays), axis)
+
 
 namespace = _GraphNamespace()
 
@@ -206,13 +214,36 @@ def _as_tensor(fn, name, value, output):
     )
 
 
+def _stand_in(parent):
+    """A parent as the reference receives it: a Tensor that needs a gradient becomes a view
+    node of itself, so the reference's graph can be cut at it (see _through_reference)."""
+    if isinstance(parent, Tensor) and parent.requires_grad:
+        return ops.reshape(parent, parent.shape)
+    return parent
+
+
 def _through_reference(fn, dout):
     """A fused op's input gradients, differentiable: its reference rebuilds the value from
-    primitives on the same inputs, and that small graph is differentiated with create_graph."""
+    primitives on the same inputs, and that small graph is differentiated with create_graph.
+
+    The reference runs on stand-ins of the inputs, cut loose from the graph while it is
+    differentiated: the gradient is then the op's own partial derivative (an input that
+    also feeds another input through the graph upstream is not counted twice), and the walk
+    stops at the op's inputs. Reconnected afterwards, they lead higher derivatives on."""
     from minigrad.autograd import grad
 
-    wanted = [p for p in fn.parents if isinstance(p, Tensor) and p.requires_grad]
     with enable_grad():
-        y = type(fn).reference(*fn.parents, **fn.forward_kwargs)
-    found = dict(zip(map(id, wanted), grad(y, wanted, dout, create_graph=True, allow_unused=True)))
-    return tuple(found.get(id(p)) if isinstance(p, Tensor) else None for p in fn.parents)
+        stand_ins = [_stand_in(p) for p in fn.parents]
+    wanted = [s for s, p in zip(stand_ins, fn.parents) if s is not p]
+    links = [s._ctx for s in wanted]
+    for s in wanted:
+        s._ctx = None  # a leaf while the reference is differentiated
+    try:
+        with enable_grad():
+            y = type(fn).reference(*stand_ins, **fn.forward_kwargs)
+        found = grad(y, wanted, dout, create_graph=True, allow_unused=True)
+    finally:
+        for s, link in zip(wanted, links):
+            s._ctx = link
+    found = dict(zip(map(id, wanted), found))
+    return tuple(found.get(id(s)) for s in stand_ins)

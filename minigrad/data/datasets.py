@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 
 from minigrad import backend
-from minigrad.functional.losses import check_class_ids
+from minigrad.functional.cross_entropy import check_class_ids
 from minigrad.progress import progress
 
 IDX_IMAGES_MAGIC = 0x00000803

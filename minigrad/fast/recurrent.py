@@ -10,11 +10,27 @@ this path equal to the reference, values and gradients.
 
 The Function returns ONE array (T + k, B, H): the T outputs, then the k final state parts (h,
 or h and c): a Function has one output, and this way the final state costs no extra pass.
+It saves every step's gates, so backward(create_graph=True) differentiates the reference loop
+instead (each class's `reference`).
 """
 
-from minigrad.functional.recurrent import chunks
+from minigrad import ops
+from minigrad.functional.recurrent import chunks, recurrence_reference
 from minigrad.ops import sigmoid_array
 from minigrad.tensor import Function
+
+# --------------------------------------------------------------------------- the reference
+
+
+def _packed_reference(mode):
+    """recurrence_reference on the fused op's arguments, packed like its output (T + k, B, H)."""
+
+    def reference(gi, w_hh, b_hh, *state, keep=None, reverse=False):
+        outputs, final = recurrence_reference(mode, gi, state, w_hh, b_hh, keep, reverse)
+        return ops.cat([outputs] + [ops.unsqueeze(part, 0) for part in final], dim=0)
+
+    return reference
+
 
 # --------------------------------------------------------------------------- the loop
 
@@ -90,6 +106,7 @@ class _Recurrence(Function):
 class TanhRecurrence(_Recurrence):
     """h' = tanh(a), a = gi + gh;  da = dh' * (1 - h'^2), and dgi = dgh = da"""
 
+    reference = _packed_reference("RNN_TANH")
     same_gate_grads = True
 
     def _step(self, gi, gh, state):
@@ -104,6 +121,7 @@ class TanhRecurrence(_Recurrence):
 class ReluRecurrence(_Recurrence):
     """h' = relu(a);  da = dh' * (a > 0)"""
 
+    reference = _packed_reference("RNN_RELU")
     same_gate_grads = True
 
     def _step(self, gi, gh, state):
@@ -120,6 +138,7 @@ class LSTMRecurrence(_Recurrence):
     do = dh' tanh(c'), di = dc g, df = dc c, dg = dc i, d(c) = dc f; each gate's pre-activation
     gradient is that times its activation's derivative (s(1 - s) or 1 - g^2)."""
 
+    reference = _packed_reference("LSTM")
     same_gate_grads = True
 
     def _step(self, gi, gh, state):
@@ -151,6 +170,7 @@ class GRURecurrence(_Recurrence):
     """h' = n + z (h - n);  dz = dh' (h - n), dn = dh' (1 - z), d(h) = dh' z;
     a_n = gi_n + r * gh_n: dgi_n = da_n, dgh_n = da_n * r, dr = da_n * gh_n."""
 
+    reference = _packed_reference("GRU")
     same_gate_grads = False
 
     def _step(self, gi, gh, state):

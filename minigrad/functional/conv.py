@@ -8,6 +8,8 @@ here build cols from differentiable slices (windows.stack_windows), so autograd 
   dW = dout @ cols^T,   dcols = W^T @ dout (col2im adds it back into dx),   db = sum dout.
 F.conv2d runs the same math through minigrad.fast.conv (channels-last memory, the bias inside
 the GEMM, dx by correlation): equal to these references, values and gradients (tested).
+The fast ops save their im2col matrices, so backward(create_graph=True) differentiates these
+references instead (each fast Function's `reference`, set below next to it).
 """
 
 from minigrad import ops
@@ -147,6 +149,9 @@ def _conv2d(x, w, b, stride, pads, dilation, groups):
     return y if b is None else y + ops.reshape(b, (1, f, 1, 1))
 
 
+Convolution.reference = _conv2d  # the same arguments as the fast op's forward
+
+
 def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """F.conv2d as im2col + one matmul per group, from differentiable primitives (the oracle
     of the fast path; also twice differentiable)."""
@@ -175,28 +180,37 @@ def _zero_stuff(x, stride):
     return ops.reshape(x, (b, c, h * sh, x.shape[-1]))[:, :, : (h - 1) * sh + 1]
 
 
-def conv_transpose2d_reference(
-    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
-):
-    """F.conv_transpose2d as the textbook stride-1 conv: the input with stride-1 zeros between
-    its pixels, padded by d*(KH-1) (+ output_padding at the end), convolved with the kernel
-    flipped in space and with its channel axes swapped; then `padding` cropped off each side."""
-    fn = "conv_transpose2d"
-    args = _transposed_args(fn, x, weight, bias, stride, padding, output_padding, groups, dilation)
-    stride, padding, size, dilation = args
+def _conv_transpose2d(x, weight, bias, stride, padding, out_size, dilation, groups):
+    """The textbook stride-1 conv: the input with stride-1 zeros between its pixels, padded by
+    d*(KH-1) (+ output_padding at the end), convolved with the kernel flipped in space and with
+    its channel axes swapped; then `padding` cropped off each side."""
     c, fg, kh, kw = weight.shape
     cg = c // groups
     # (C, F/G, KH, KW) -> (F, C/G, KH, KW): group g's block transposed, the kernel flipped
     w = ops.permute(ops.reshape(weight, (groups, cg, fg, kh, kw)), (0, 2, 1, 3, 4))
     w = ops.reshape(w, (groups * fg, cg, kh, kw))[:, :, ::-1, ::-1]
     spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
-    full = tuple(n + 2 * p for n, p in zip(size, padding))
+    full = tuple(n + 2 * p for n, p in zip(out_size, padding))
     stuffed = _zero_stuff(x, stride)
     extra = tuple(f - (n + s) for f, n, s in zip(full, stuffed.shape[2:], spans))  # output pad
     pads = ((spans[0], spans[0] + extra[0]), (spans[1], spans[1] + extra[1]))
     y = _conv2d(stuffed, w, None, (1, 1), pads, dilation, groups)
-    y = y[:, :, padding[0] : padding[0] + size[0], padding[1] : padding[1] + size[1]]
+    top, left = padding
+    y = y[:, :, top : top + out_size[0], left : left + out_size[1]]
     return y if bias is None else y + ops.reshape(bias, (1, -1, 1, 1))
+
+
+def conv_transpose2d_reference(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """F.conv_transpose2d as a stride-1 conv of the zero-stuffed input (_conv_transpose2d)."""
+    fn = "conv_transpose2d"
+    args = _transposed_args(fn, x, weight, bias, stride, padding, output_padding, groups, dilation)
+    stride, padding, size, dilation = args
+    return _conv_transpose2d(x, weight, bias, stride, padding, size, dilation, groups)
+
+
+TransposedConvolution.reference = _conv_transpose2d  # the fast op's forward arguments
 
 
 # --------------------------------------------------------------------------- the public functions

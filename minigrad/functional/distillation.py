@@ -12,7 +12,8 @@ The T² keeps kd's gradients on the scale of the hard loss's: the soft gradient
 """
 
 from minigrad.functional.activations import log_softmax
-from minigrad.functional.losses import cross_entropy, kl_div
+from minigrad.functional.cross_entropy import cross_entropy
+from minigrad.functional.losses import kl_div
 
 
 def _check(name, value, low, high, wanted):

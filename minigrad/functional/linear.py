@@ -1,11 +1,11 @@
 """F.linear (the fully connected layer as one fused op), F.embedding (a row lookup) and
-F.one_hot.
-Read nn/layers.py next for the Linear and Embedding modules that own the weights.
+F.one_hot, each fused op after its textbook reference (what backward(create_graph=True)
+differentiates). Read nn/layers.py next for the Linear and Embedding modules.
 """
 
 import math
 
-from minigrad import backend
+from minigrad import backend, ops
 from minigrad.index_ops import check_index_range
 from minigrad.tensor import Function, Tensor
 
@@ -40,11 +40,21 @@ def _check_linear(x, weight, bias):
 # --------------------------------------------------------------------------- linear
 
 
+def _linear_reference(x, w, b=None):
+    """y = x @ w^T + b, the leading dims of x merged into one (as Linear does)"""
+    x2 = ops.reshape(x, (-1, x.shape[-1]))
+    y = ops.matmul(x2, ops.transpose(w, 0, 1))
+    y = y if b is None else y + b
+    return ops.reshape(y, x.shape[:-1] + (w.shape[0],))
+
+
 class Linear(Function):
     """y = x @ w^T + b;  dx = dout @ w,  dw = dout^T @ x,  db = sum of dout over leading dims
 
     Fused for speed: the leading dims of x are merged into one so that forward, dx and dw are
     one GEMM each (a matmul + add graph would keep a broadcast copy and un-broadcast b)."""
+
+    reference = _linear_reference  # forward saves x as a matrix (x2), a view of its own
 
     def forward(self, x, w, b=None):
         xp = self.xp
@@ -101,8 +111,24 @@ def _check_ids(ids, num_embeddings):
         )
 
 
+def _embedding_reference(ids, w, padding_idx=None):
+    """y = onehot(ids) @ w: row n of the one-hot matrix (N, num_embeddings) picks row ids[n]
+    of w; the padding row is read as a constant, so it gets no gradient."""
+    xp = backend.xp_of(w.data)
+    ids = ids.data if isinstance(ids, Tensor) else ids
+    flat = xp.reshape(xp.astype(ids, xp.int64), (-1, 1))  # (N, 1)
+    picks = flat == xp.arange(w.shape[0], device=flat.device)  # (N, num_embeddings)
+    y = ops.matmul(Tensor(xp.astype(picks, w.data.dtype)), w)  # (N, D)
+    if padding_idx is not None:
+        rows = Tensor(xp.take(w.data, flat[:, 0], axis=0))
+        y = ops.where(flat == padding_idx, rows, y)
+    return ops.reshape(y, tuple(ids.shape) + (w.shape[1],))
+
+
 class Embedding(Function):
     """y = w[ids];  dw[i] = sum of dout over the positions where ids == i (none for padding)"""
+
+    reference = _embedding_reference  # dw is a scatter-add: arrays only
 
     def forward(self, ids, w, padding_idx=None):
         xp = self.xp

@@ -1,14 +1,17 @@
 """Loss functions with PyTorch's names and semantics: regression losses (mse, l1, smooth L1,
-Huber), then probabilistic ones (BCE, BCE with logits, KL divergence, NLL, cross-entropy).
-Read activations.py before this file (log_softmax) and nn/losses.py after it.
+Huber), then probabilistic ones (BCE, BCE with logits, KL divergence); NLL and cross-entropy
+are in cross_entropy.py. Read smooth.py before this file, cross_entropy.py and nn/losses.py
+after it.
 
 Every loss computes a per-element (or per-sample) term and then reduces it: reduction="none"
 keeps the terms, "sum" adds them, "mean" divides the sum by a count (for weighted NLL and
 cross-entropy: by the summed weights of the targets that are not ignored, as PyTorch does).
+A fused loss whose backward uses an intermediate names a `reference` (the same loss from
+primitives) for backward(create_graph=True), right above it.
 """
 
 from minigrad import backend, ops
-from minigrad.functional.activations import log_softmax
+from minigrad.functional.smooth import log1p_exp
 from minigrad.tensor import Function, Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -17,12 +20,12 @@ REDUCTIONS = ("none", "mean", "sum")
 # --------------------------------------------------------------------------- helpers
 
 
-def _host(value):
+def as_host(value):
     """A list, number or NumPy array from the user as a host (NumPy) array, for checking."""
     return backend.to_device(value, "cpu")
 
 
-def _check_reduction(name, reduction, allowed=REDUCTIONS):
+def check_reduction(name, reduction, allowed=REDUCTIONS):
     if reduction not in allowed:
         raise ValueError(f"{name}: reduction must be one of {allowed}, got {reduction!r}")
 
@@ -41,14 +44,14 @@ def _as_tensor(name, value, like, what="target"):
     that is not a Tensor gets `like`'s dtype."""
     if isinstance(value, Tensor):
         return value
-    host = backend.to_host(value) if backend.is_array(value) else _host(value)
+    host = backend.to_host(value) if backend.is_array(value) else as_host(value)
     if host.dtype.kind not in "biuf":
         raise TypeError(f"{name}: {what} must be numeric, got dtype {host.dtype}")
     dtype = like.dtype if host.dtype.kind == "f" else None
     return Tensor(backend.to_device(host, like.device, dtype=dtype))
 
 
-def _same_shape(name, input, target):
+def same_shape(name, input, target):
     """Elementwise losses need matching shapes: broadcasting here usually hides a bug."""
     target = _as_tensor(name, target, input)
     if target.shape != input.shape:
@@ -58,18 +61,13 @@ def _same_shape(name, input, target):
     return target
 
 
-def _weight_array(name, weight, size, like):
-    """A per-class weight of shape (size,) as a raw array on `like`'s device (not trained)."""
-    if weight is None:
-        return None
-    array = weight.data if isinstance(weight, Tensor) else weight
-    array = backend.to_device(array, like.device, dtype=like.dtype)
-    if tuple(array.shape) != (size,):
-        raise ValueError(f"{name}: weight has shape {tuple(array.shape)}, expected ({size},)")
-    return array
-
-
 # --------------------------------------------------------------------------- regression losses
+
+
+def _huber_reference(d, *, delta, scale):
+    """s d^2 / 2 where |d| <= delta, else s delta (|d| - delta / 2)"""
+    linear = delta * (ops.abs(d) - 0.5 * delta)
+    return scale * ops.where(abs(d.data) <= delta, 0.5 * d * d, linear)
 
 
 class Huber(Function):
@@ -77,6 +75,8 @@ class Huber(Function):
     dd = dout * s clip(d, -delta, delta)
 
     huber_loss is s = 1; smooth_l1_loss is delta = beta, s = 1/beta."""
+
+    reference = _huber_reference  # the saved slope clip(d, -delta, delta) depends on d
 
     def forward(self, d, *, delta, scale):
         xp = self.xp
@@ -92,49 +92,64 @@ class Huber(Function):
 
 def mse_loss(input, target, *, reduction="mean"):
     """mean((x - y)^2)"""
-    _check_reduction("mse_loss", reduction)
-    d = input - _same_shape("mse_loss", input, target)
+    check_reduction("mse_loss", reduction)
+    d = input - same_shape("mse_loss", input, target)
     return _reduce(d * d, reduction)
 
 
 def l1_loss(input, target, *, reduction="mean"):
     """mean(|x - y|); the gradient at x = y is 0, as in PyTorch"""
-    _check_reduction("l1_loss", reduction)
-    return _reduce(ops.abs(input - _same_shape("l1_loss", input, target)), reduction)
+    check_reduction("l1_loss", reduction)
+    return _reduce(ops.abs(input - same_shape("l1_loss", input, target)), reduction)
 
 
 def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     """Quadratic (d^2 / 2 beta) below |d| = beta, linear (|d| - beta/2) above; beta=0 is L1."""
-    _check_reduction("smooth_l1_loss", reduction)
+    check_reduction("smooth_l1_loss", reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction=reduction)
-    d = input - _same_shape("smooth_l1_loss", input, target)
+    d = input - same_shape("smooth_l1_loss", input, target)
     return _reduce(Huber.apply(d, delta=float(beta), scale=1.0 / beta), reduction)
 
 
 def huber_loss(input, target, *, reduction="mean", delta=1.0):
     """Quadratic (d^2 / 2) below |d| = delta, linear (delta (|d| - delta/2)) above."""
-    _check_reduction("huber_loss", reduction)
+    check_reduction("huber_loss", reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    d = input - _same_shape("huber_loss", input, target)
+    d = input - same_shape("huber_loss", input, target)
     return _reduce(Huber.apply(d, delta=float(delta), scale=1.0), reduction)
 
 
 # --------------------------------------------------------------------------- binary losses
 
 
+# exp(-100): below it PyTorch's clamped log is -100 anyway
+TINY = 3.7200759760208361e-44
+
+
+def _clamped_log(x):
+    """max(log x, -100) of a Tensor, without evaluating log where x <= exp(-100)"""
+    inside = x.data > TINY
+    return ops.where(inside, ops.log(ops.where(inside, x, 1.0)), -100.0)
+
+
+def _bce_reference(x, t):
+    return -(t * _clamped_log(x) + (1 - t) * _clamped_log(1 - x))
+
+
 class BinaryCrossEntropy(Function):
     """y = -(t log x + (1 - t) log(1 - x)), each log clamped to >= -100 (as PyTorch);
     dx = dout (x - t) / max(x (1 - x), 1e-12),  dt = dout (log(1 - x) - log x)"""
 
+    reference = _bce_reference
+
     def forward(self, x, t):
         xp = self.xp
-        tiny = 3.7200759760208361e-44  # exp(-100): below it the clamped log is -100 anyway
-        log_x = xp.maximum(xp.log(xp.maximum(x, tiny)), -100.0)
-        log_1mx = xp.maximum(xp.log(xp.maximum(1 - x, tiny)), -100.0)
+        log_x = xp.maximum(xp.log(xp.maximum(x, TINY)), -100.0)
+        log_1mx = xp.maximum(xp.log(xp.maximum(1 - x, TINY)), -100.0)
         self.x, self.t = x, t
         self.log_ratio = log_1mx - log_x if self.needs_input_grad[1] else None
         return -(t * log_x + (1 - t) * log_1mx)
@@ -148,11 +163,19 @@ class BinaryCrossEntropy(Function):
         return dx, dt
 
 
+def _bce_with_logits_reference(x, t, p):
+    """(1 - t) x + c softplus(-x), c = 1 + (p - 1) t (1 without pos_weight)"""
+    c = 1.0 if p is None else 1 + (p - 1) * t
+    return (1 - t) * x + c * log1p_exp(-x)
+
+
 class BinaryCrossEntropyWithLogits(Function):
     """y = (1 - t) x + c softplus(-x), c = 1 + (p - 1) t for pos_weight p (c = 1 without);
     softplus(-x) = max(-x, 0) + log(1 + exp(-|x|)) never overflows.
     dx = dout ((1 - t) - c sigmoid(-x)),  dt = dout ((p - 1) softplus(-x) - x),
     dp = dout t softplus(-x)"""
+
+    reference = _bce_with_logits_reference
 
     def forward(self, x, t, p):
         xp = self.xp
@@ -175,8 +198,8 @@ class BinaryCrossEntropyWithLogits(Function):
 
 def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     """BCE of probabilities `input` in [0, 1]; `weight` rescales each element (broadcast)."""
-    _check_reduction("binary_cross_entropy", reduction)
-    target = _same_shape("binary_cross_entropy", input, target)
+    check_reduction("binary_cross_entropy", reduction)
+    target = same_shape("binary_cross_entropy", input, target)
     loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * _as_tensor("binary_cross_entropy", weight, input, "weight")
@@ -190,8 +213,8 @@ def binary_cross_entropy_with_logits(
 
     pos_weight (broadcast over the last dim, e.g. one per class) multiplies the positive term."""
     name = "binary_cross_entropy_with_logits"
-    _check_reduction(name, reduction)
-    target = _same_shape(name, input, target)
+    check_reduction(name, reduction)
+    target = same_shape(name, input, target)
     if pos_weight is not None:
         pos_weight = _as_tensor(name, pos_weight, input, "pos_weight")
     loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight)
@@ -200,9 +223,20 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+def _kl_div_reference(x, t, *, log_target):
+    """t (log t - x), 0 where t = 0; or exp(t) (t - x) for log-probabilities t"""
+    if log_target:
+        return ops.exp(t) * (t - x)
+    positive = t.data > 0
+    log_t = ops.where(positive, ops.log(ops.where(positive, t, 1.0)), 0.0)
+    return t * (log_t - x)
+
+
 class KLDiv(Function):
     """y = t (log t - x) (0 where t = 0), or with log_target: exp(t) (t - x);
     dx = -dout t (or -dout exp(t)),  dt = dout (log t + 1 - x) (or dout exp(t) (t - x + 1))"""
+
+    reference = _kl_div_reference
 
     def forward(self, x, t, *, log_target):
         xp = self.xp
@@ -229,262 +263,9 @@ class KLDiv(Function):
 def kl_div(input, target, *, reduction="mean", log_target=False):
     """KL(target || exp(input)) for log-probabilities `input`; "batchmean" divides the sum by
     the batch size (the true KL divergence per sample), "mean" by the number of elements."""
-    _check_reduction("kl_div", reduction, REDUCTIONS + ("batchmean",))
-    loss = KLDiv.apply(input, _same_shape("kl_div", input, target), log_target=bool(log_target))
+    check_reduction("kl_div", reduction, REDUCTIONS + ("batchmean",))
+    loss = KLDiv.apply(input, same_shape("kl_div", input, target), log_target=bool(log_target))
     if reduction == "batchmean":
         total = ops.sum(loss)
         return total / input.shape[0] if input.ndim else total
     return _reduce(loss, reduction)
-
-
-# --------------------------------------------------------------------------- NLL and cross-entropy
-
-
-def _class_target(name, input, target, ignore_index):
-    """Class ids of shape (N, d1, ...) for input (N, C, d1, ...) as an int64 array on the
-    input's device, after checking shape and range (a host sync only for device targets)."""
-    num_classes = input.shape[1]
-    expected = (input.shape[0],) + input.shape[2:]
-    ids = target.data if isinstance(target, Tensor) else target
-    ids = ids if backend.is_array(ids) else _host(ids)
-    if not backend.dtype_name(ids.dtype).startswith(("int", "uint")):
-        raise TypeError(f"{name}: class targets must be integers, got dtype {ids.dtype}")
-    if tuple(ids.shape) != expected:
-        raise ValueError(
-            f"{name}: target has shape {tuple(ids.shape)}, expected {expected} "
-            f"for an input of shape {input.shape} (class dim 1)"
-        )
-    check_class_ids(name, ids, num_classes, ignore_index)
-    ids = backend.to_device(ids, input.device)
-    xp = backend.xp_of(ids)
-    return ids if ids.dtype == xp.int64 else xp.astype(ids, xp.int64)
-
-
-def check_class_ids(name, ids, num_classes, ignore_index=None, what="target", error=IndexError):
-    """Raise `error` for a class id in array `ids` outside [0, num_classes) that is not
-    ignore_index: the one range check of class ids (losses, dataset labels, metrics). Costs
-    one host sync for device arrays."""
-    if ids.size == 0:
-        return
-    xp = backend.xp_of(ids)
-    if ignore_index is not None:
-        ids = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
-    low, high = backend.to_host(xp.stack([xp.min(ids), xp.max(ids)]))
-    if low < 0 or high >= num_classes:
-        bad = int(low if low < 0 else high)
-        allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
-        raise error(
-            f"{name}: {what}: class id {bad}, but there are {num_classes} classes "
-            f"(ids must be in [0, {num_classes}){allowed})"
-        )
-
-
-def _target_weights(xp, ids, like, weight, ignore_index, smoothing):
-    """q (N, C, *): how much each log-probability counts, and the sum of the targets' weights.
-
-    q = valid w_c ((1 - eps) onehot(y) + eps / C): PyTorch's (1 - eps) NLL + eps/C smoothing
-    term, weighted per class; ignored targets get q = 0."""
-    num_classes = like.shape[1]
-    tail = (1,) * (like.ndim - 2)
-    classes = xp.reshape(xp.arange(num_classes, device=like.device), (1, num_classes) + tail)
-    y = xp.expand_dims(ids, axis=1)  # (N, 1, *)
-    onehot = xp.astype(y == classes, like.dtype)
-    valid = xp.astype(y != ignore_index, like.dtype)
-    q = (1 - smoothing) * onehot + smoothing / num_classes
-    if weight is None:
-        return valid * q, xp.sum(valid)
-    w = xp.reshape(weight, (1, num_classes) + tail)
-    w_y = xp.sum(onehot * w, axis=1, keepdims=True) * valid
-    return valid * w * q, xp.sum(w_y)
-
-
-def _reduce_rows(xp, loss, reduction, norm):
-    """Reduce per-sample losses; "mean" divides by `norm` (NaN when nothing counts, silently)."""
-    if reduction == "none":
-        return loss
-    total = xp.sum(loss)
-    if reduction == "sum":
-        return total
-    return total / xp.where(norm > 0, norm, xp.nan)
-
-
-def _row_scale(xp, dout, reduction, norm):
-    """d(reduced loss)/d(per-sample loss), shaped (N, 1, *) or () to broadcast over classes."""
-    if reduction == "none":
-        return xp.expand_dims(dout, axis=1)
-    if reduction == "sum":
-        return dout
-    return dout / xp.where(norm > 0, norm, xp.nan)
-
-
-class NLLLoss(Function):
-    """loss_i = -w_{y_i} x[i, y_i] (0 for ignored targets);  dx = -q * dout, q = w onehot(y)"""
-
-    def forward(self, x, ids, *, weight, ignore_index, reduction):
-        xp = self.xp
-        self.q, self.norm = _target_weights(xp, ids, x, weight, ignore_index, 0.0)
-        self.reduction = reduction
-        return _reduce_rows(xp, -xp.sum(self.q * x, axis=1), reduction, self.norm)
-
-    def backward(self, dout):
-        scale = _row_scale(self.xp, dout, self.reduction, self.norm)
-        return -self.q * scale, None
-
-
-class CrossEntropy(Function):
-    """loss_i = -sum_c q_ic log softmax(x_i)_c;  dx = (softmax(x_i) sum_c q_ic - q_i) * dout_i
-
-    q is the (smoothed, weighted) one-hot of a class target or the (smoothed, weighted) class
-    probabilities of a soft target; dt = -(1 - eps) w log softmax(x) * dout for soft targets.
-    Fused for stability and speed: log-softmax subtracts the max, nothing takes log(0), and
-    the backward is one expression instead of a chain through softmax, log and gather."""
-
-    def forward(self, x, t, *, weight, ignore_index, reduction, smoothing):
-        xp = self.xp
-        shifted = x - xp.max(x, axis=1, keepdims=True)
-        self.logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-        num_classes = x.shape[1]
-        tail = (1,) * (x.ndim - 2)
-        self.w = None if weight is None else xp.reshape(weight, (1, num_classes) + tail)
-        if xp.isdtype(t.dtype, "integral"):
-            q, norm = _target_weights(xp, t, x, weight, ignore_index, smoothing)
-        else:
-            q = (1 - smoothing) * t + smoothing / num_classes
-            q = q if weight is None else q * self.w
-            # soft targets: "mean" averages over samples, unweighted (as PyTorch)
-            norm = xp.asarray(x.size // num_classes, dtype=x.dtype, device=x.device)
-        self.q, self.norm = q, norm
-        self.reduction, self.smoothing = reduction, smoothing
-        return _reduce_rows(xp, -xp.sum(q * self.logp, axis=1), reduction, norm)
-
-    def backward(self, dout):
-        xp = self.xp
-        scale = _row_scale(xp, dout, self.reduction, self.norm)
-        p = xp.exp(self.logp)
-        dx = (p * xp.sum(self.q, axis=1, keepdims=True) - self.q) * scale
-        dt = None
-        if self.needs_input_grad[1]:
-            dt = -(1 - self.smoothing) * self.logp * scale
-            dt = dt if self.w is None else dt * self.w
-        return dx, dt
-
-
-def _unbatch(name, input, target, soft):
-    """An unbatched input (C,) with target () (or (C,) probabilities) as a batch of one."""
-    if input.ndim == 0:
-        raise ValueError(f"{name}: input must have a class dim, got a 0-d tensor")
-    if input.ndim > 1:
-        return input, target
-    shape = (1,) + (input.shape if soft else ())
-    if isinstance(target, Tensor):
-        return ops.reshape(input, (1,) + input.shape), ops.reshape(target, shape)
-    return ops.reshape(input, (1,) + input.shape), _host(target).reshape(shape)
-
-
-def _is_soft(target):
-    """Float targets are class probabilities; integer targets are class ids."""
-    if isinstance(target, Tensor):
-        return target.dtype.startswith("float")
-    if backend.is_array(target):
-        return backend.dtype_name(target.dtype).startswith("float")
-    return _host(target).dtype.kind == "f"
-
-
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
-    """-input[n, target[n]] * weight[target[n]] for log-probabilities input (N, C, d1, ...)."""
-    _check_reduction("nll_loss", reduction)
-    batched, target = _unbatch("nll_loss", input, target, soft=False)
-    ids = _class_target("nll_loss", batched, target, ignore_index)
-    weight = _weight_array("nll_loss", weight, batched.shape[1], batched)
-    loss = NLLLoss.apply(
-        batched, ids, weight=weight, ignore_index=int(ignore_index), reduction=reduction
-    )
-    return ops.reshape(loss, ()) if input.ndim == 1 and reduction == "none" else loss
-
-
-def _cross_entropy_args(name, input, target, weight, ignore_index, reduction, smoothing):
-    """Check cross-entropy's arguments; returns the batched input, the target (class ids as an
-    int64 array, or probabilities as a Tensor) and the class weights as an array (or None)."""
-    _check_reduction(name, reduction)
-    if not 0.0 <= smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {smoothing}")
-    soft = _is_soft(target)
-    batched, target = _unbatch(name, input, target, soft)
-    if soft:
-        target = _same_shape(name, batched, target)
-    else:
-        target = _class_target(name, batched, target, ignore_index)
-    return batched, target, _weight_array(name, weight, batched.shape[1], batched)
-
-
-def cross_entropy_reference(
-    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
-):
-    """F.cross_entropy from primitives: loss_i = -sum_c q_ic log_softmax(x_i)_c, q the target
-    distribution (one-hot or given, smoothed by eps/C, weighted); "mean" divides by the
-    targets' summed weights. The oracle of the fused CrossEntropy (also twice differentiable)."""
-    name = "cross_entropy"
-    args = (ignore_index, reduction, label_smoothing)
-    x, t, w = _cross_entropy_args(name, input, target, weight, *args)
-    xp = backend.xp_of(x.data)
-    num_classes = x.shape[1]
-    if isinstance(t, Tensor):  # soft targets: "mean" averages over samples, unweighted
-        q = (1 - label_smoothing) * t + label_smoothing / num_classes
-        q = q if w is None else q * Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
-        norm = xp.asarray(x.numel() // num_classes, dtype=x.data.dtype, device=x.data.device)
-    else:
-        return _class_id_reference(x, t, w, int(ignore_index), reduction, label_smoothing, input)
-    rows = -ops.sum(q * log_softmax(x, dim=1), dim=1)
-    if reduction == "none":
-        return ops.reshape(rows, ()) if input.ndim == 1 else rows
-    total = ops.sum(rows)
-    return total if reduction == "sum" else total / Tensor(xp.where(norm > 0, norm, xp.nan))
-
-
-def _class_id_reference(x, ids, w, ignore_index, reduction, eps, input):
-    """PyTorch's formula for class ids y, written term by term (independent of the fused
-    op's target matrix): loss_i = w_y·(1 - eps)·(-log p_iy) + eps/C·Σ_c w_c·(-log p_ic),
-    0 where y = ignore_index; "mean" divides by Σ w_y over the counted targets."""
-    xp = backend.xp_of(x.data)
-    num_classes = x.shape[1]
-    logp = log_softmax(x, dim=1)  # (N, C, *)
-    valid = ids != ignore_index
-    safe = xp.where(valid, ids, xp.zeros_like(ids))  # any class id where the target is ignored
-    picked = ops.reshape(logp.gather(1, Tensor(xp.expand_dims(safe, axis=1))), ids.shape)
-    w_y = xp.ones(ids.shape, dtype=x.data.dtype, device=x.data.device)
-    if w is not None:
-        w_y = xp.reshape(xp.take(w, xp.reshape(safe, (-1,))), ids.shape)
-    w_c = 1.0 if w is None else Tensor(xp.reshape(w, (1, num_classes) + (1,) * (x.ndim - 2)))
-    smooth = -ops.sum(logp * w_c, dim=1)  # Σ_c w_c·(-log p_c)
-    counted = xp.astype(valid, x.data.dtype)
-    rows = (
-        Tensor(counted * w_y * (1 - eps)) * -picked + Tensor(counted * eps / num_classes) * smooth
-    )
-    if reduction == "none":
-        return ops.reshape(rows, ()) if input.ndim == 1 else rows
-    total = ops.sum(rows)
-    if reduction == "sum":
-        return total
-    norm = xp.sum(counted * w_y)
-    return total / Tensor(xp.where(norm > 0, norm, xp.nan))
-
-
-def cross_entropy(
-    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
-):
-    """log_softmax over dim 1 + NLL in one stable node, for logits (N, C, d1, ...).
-
-    target: class ids (N, d1, ...) (integers; ignore_index skipped) or class probabilities of
-    the input's shape (floats). label_smoothing eps mixes the target with the uniform eps/C."""
-    name = "cross_entropy"
-    args = (ignore_index, reduction, label_smoothing)
-    batched, target, weight = _cross_entropy_args(name, input, target, weight, *args)
-    loss = CrossEntropy.apply(
-        batched,
-        target,
-        weight=weight,
-        ignore_index=int(ignore_index),
-        reduction=reduction,
-        smoothing=float(label_smoothing),
-    )
-    return ops.reshape(loss, ()) if input.ndim == 1 and reduction == "none" else loss

@@ -12,6 +12,7 @@ normalize_reference writes this with Tensor ops, so autograd derives the textboo
 (ĝ = dout·w, M values a group):  dx = (ĝ - Σĝ/M - x̂·Σ(ĝ·x̂)/M) / sqrt(var + eps).
 The public functions run minigrad.fast.normalization's fused Normalize instead: the same
 formula in one node with per-channel passes, equal to the reference (values and gradients).
+Normalize saves x̂ (or x - mean), so backward(create_graph=True) differentiates the reference.
 """
 
 import inspect
@@ -126,6 +127,15 @@ def normalize_reference(x, w, b, *, view, axes, param_shape, eps, center=True, o
         count = math.prod(view[a] for a in axes)
         on_stats(None if mean is None else mean.data, var.data, count)
     return ops.reshape(y, x.shape)
+
+
+def _normalize_again(x, w, b, *, on_stats=None, **config):
+    """normalize_reference on Normalize's arguments, leaving out on_stats: the running
+    statistics were updated once, by the forward pass."""
+    return normalize_reference(x, w, b, **config)
+
+
+Normalize.reference = _normalize_again
 
 
 # --------------------------------------------------------------------------- public functions

@@ -10,6 +10,7 @@ Each op's backward is the other one: fold is unfold's transpose.
 from dataclasses import dataclass
 
 from minigrad import ops
+from minigrad.functional.windows import stack_windows
 from minigrad.tensor import Function, Tensor
 
 # --------------------------------------------------------------------------- pad
@@ -128,8 +129,20 @@ def _fold_array(xp, cols, cfg, size):
     return padded[:, :, ph : ph + size[0], pw : pw + size[1]]
 
 
+def _unfold_reference(x, cfg):
+    """unfold from differentiable slices (windows.stack_windows), for create_graph=True: fold
+    adds each patch back in place, into a view, which a recorded graph cannot do."""
+    (ph, pw), grid = cfg.padding, cfg.windows(x.shape[2:])
+    padded = ops.pad(x, (pw, pw, ph, ph))
+    windows = stack_windows(padded, cfg.kernel, cfg.stride, cfg.dilation, grid)
+    b, c, k = windows.shape[:3]  # (B, C, KH*KW, OH, OW)
+    return ops.reshape(windows, (b, c * k, grid[0] * grid[1]))
+
+
 class Unfold(Function):
     """cols = the sliding patches of x as columns;  dx = fold(dout) (patches added back)"""
+
+    reference = _unfold_reference
 
     def forward(self, x, cfg):
         self.cfg, self.size = cfg, x.shape[2:]

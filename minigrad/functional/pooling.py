@@ -6,7 +6,8 @@ windows (windows.stack_windows, (B, C, KH*KW, OH, OW)) and reduce axis 2: the ma
 window's FIRST maximum (argmax's rule, PyTorch's too), so dout goes to that entry only; the
 mean divides the sum by the window's count, so every entry gets dout / count. F.max_pool2d and
 F.avg_pool2d run minigrad.fast.pooling instead (strided slices of channels-last memory), equal
-to these references in values and gradients (tested).
+to these references in values and gradients (tested); backward(create_graph=True)
+differentiates the references (the fast ops' `reference`, set next to them).
 """
 
 import math
@@ -100,11 +101,9 @@ def _padded(x, pads, value):
     return ops.pad(x, (left, right, top, bottom), value)
 
 
-def max_pool2d_reference(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """F.max_pool2d from primitives: y = sum over the window of x * [entry is the window's
-    first argmax], so dout flows to that entry alone."""
-    args = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-    kernel, stride, pads, dilation, size = args
+def _max_pool2d(x, kernel, stride, pads, dilation, size):
+    """y = sum over the window of x * [entry is the window's first argmax], so dout flows to
+    that entry alone."""
     windows = stack_windows(_padded(x, pads, -math.inf), kernel, stride, dilation, size)
     first = ops.argmax(windows, dim=2, keepdim=True)  # (B, C, 1, OH, OW)
     count = kernel[0] * kernel[1]
@@ -112,16 +111,33 @@ def max_pool2d_reference(x, kernel_size, stride=None, padding=0, dilation=1, cei
     return ops.sum(ops.where(scan == first, windows, 0.0), dim=2)
 
 
+MaxPool.reference = _max_pool2d  # the fast op's forward arguments
+
+
+def max_pool2d_reference(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """F.max_pool2d from primitives (_max_pool2d)."""
+    args = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool2d(x, *args)
+
+
+def _avg_pool2d(x, divisor, kernel, stride, pads, size):
+    """y = (sum over the zero-padded window) / divisor (a number, or one per window)."""
+    windows = stack_windows(_padded(x, pads, 0.0), kernel, stride, (1, 1), size)
+    divisor = divisor if isinstance(divisor, float) else Tensor(divisor)
+    return ops.sum(windows, dim=2) / divisor
+
+
+AvgPool.reference = _avg_pool2d  # the fast op's forward arguments
+
+
 def avg_pool2d_reference(
     x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
 ):
-    """F.avg_pool2d from primitives: y = (sum over the zero-padded window) / count."""
+    """F.avg_pool2d from primitives (_avg_pool2d)."""
     args = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     kernel, stride, pads, _, size = args
-    windows = stack_windows(_padded(x, pads, 0.0), kernel, stride, (1, 1), size)
     divisor = _avg_divisor(x, kernel, stride, pads, size, count_include_pad)
-    divisor = divisor if isinstance(divisor, float) else Tensor(divisor)
-    return ops.sum(windows, dim=2) / divisor
+    return _avg_pool2d(x, divisor, kernel, stride, pads, size)
 
 
 # --------------------------------------------------------------------------- the public functions

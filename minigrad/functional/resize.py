@@ -159,11 +159,12 @@ class Resize(Function):
 
     def backward(self, dout):
         xp = self.xp
-        r = [taps.matrix() for taps in self.taps]
+        r = [taps.matrix() for taps in self.taps]  # arrays, even when dout is a Tensor
         if len(r) == 1:  # (N, C, OL) @ R_L: (N, C, L)
             return (xp.matmul(dout, r[0]),)
         # R_H^T (H, OH) @ dout (N, C, OH, OW) @ R_W (OW, W) = dx (N, C, H, W)
-        return (xp.matmul(xp.matmul(xp.matrix_transpose(r[0]), dout), r[1]),)
+        r_h_t = backend.xp_of(r[0]).matrix_transpose(r[0])
+        return (xp.matmul(xp.matmul(r_h_t, dout), r[1]),)
 
 
 # --------------------------------------------------------------------------- the public function

@@ -1,10 +1,12 @@
 """Special functions the array API standard lacks, written with its operations so they run on
-every device: erf and erfc (erfc gives the exact GELU its normal cdf). Read activations.py next.
+every device: erf and erfc (erfc gives the exact GELU its normal cdf), on arrays and, at the
+end, as differentiable ops on Tensors. Read activations.py next.
 """
 
 import math
 
 from minigrad import backend
+from minigrad.tensor import Function
 
 INV_SQRT_PI = 1 / math.sqrt(math.pi)
 
@@ -123,3 +125,41 @@ def erfc_array(x):
     if x.dtype == xp.float64:
         return _erf_and_erfc(xp, x)[1]
     return _erfc_single(xp, x)
+
+
+# --------------------------------------------------------------------------- differentiable erf
+
+
+class Erf(Function):
+    """y = erf(x);  dx = dout * 2/sqrt(pi) exp(-x^2)
+
+    The backward is written with self.xp, so it is itself differentiable (create_graph=True)."""
+
+    def forward(self, x):
+        self.x = x
+        return erf_array(x)
+
+    def backward(self, dout):
+        x = self.x
+        return (dout * (2 * INV_SQRT_PI) * self.xp.exp(-x * x),)
+
+
+class Erfc(Function):
+    """y = erfc(x) = 1 - erf(x), without the cancellation for x > 0;
+    dx = -dout * 2/sqrt(pi) exp(-x^2)"""
+
+    def forward(self, x):
+        self.x = x
+        return erfc_array(x)
+
+    def backward(self, dout):
+        x = self.x
+        return (dout * (-2 * INV_SQRT_PI) * self.xp.exp(-x * x),)
+
+
+def erf(x):
+    return Erf.apply(x)
+
+
+def erfc(x):
+    return Erfc.apply(x)

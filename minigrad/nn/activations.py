@@ -1,4 +1,4 @@
-"""Activation layers: one-line Module wrappers of functional/activations.py, PyTorch's names and
+"""Activation layers: one-line Module wrappers of functional/activations.py and smooth.py, PyTorch's
 arguments; PReLU and a learnable Swish own a Parameter. Read losses.py next.
 
 `inplace=True` is accepted for code ported from PyTorch; the result is always a new tensor

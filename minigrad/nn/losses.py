@@ -1,4 +1,5 @@
-"""Loss layers: Module wrappers of functional/losses.py with PyTorch's names and arguments.
+"""Loss layers: Module wrappers of functional/losses.py and cross_entropy.py with PyTorch's names
+and arguments.
 Class weights and pos_weight are buffers, so .to(device) moves them and state_dict saves them.
 """
 
