@@ -8,8 +8,11 @@ the shortcut is a 1x1 conv with stride (plus BN) so the two tensors can be added
 The net: stem conv3x3 -> 3 stages (width w, 2w, 4w; each after the first halves H and W) ->
 global average pooling -> linear. --blocks N per stage gives 6N+2 weight layers.
 
-Measured on Fashion-MNIST (all 60,000 training / 10,000 test images), the shared 2-core CPU:
-NOT YET MEASURED.
+Measured with the defaults (`--epochs 3`: ResNet-8, width 16, 77,754 parameters, AdamW with a
+one-cycle schedule peaking at lr 1e-2, batch 128, seed 0) on all of Fashion-MNIST, the shared
+2-core CPU: test accuracy 0.8325 / 0.8937 / 0.9100 after epochs 1-3. The run took 3346 s wall
+(1672 s CPU) with other jobs on the machine (load average 4-7). At load ~1 an epoch of 4,096
+training + 1,000 test images took 7.3-8.9 s, which extrapolates to 5-6 minutes for this run.
 
 The last line printed is `test accuracy: 0.XXXX`.
 
@@ -77,10 +80,12 @@ def load_loaders(args):
     """(train, test) loaders through the helpers of train_mnist.py / train_cifar10.py."""
     if args.dataset == "cifar10":
         train_set, test_set = train_cifar10.load_data(args)
-        return train_cifar10.make_loaders(args, train_set, test_set)
-    train_set, test_set = train_mnist.load_data(args.dataset, args.data)
+        make_loaders = train_cifar10.make_loaders
+    else:
+        train_set, test_set = train_mnist.load_data(args.dataset, args.data)
+        make_loaders = train_mnist.make_loaders
     train_set, test_set = train_mnist.apply_limits(args, train_set, test_set)
-    return train_mnist.make_loaders(args, train_set, test_set)
+    return make_loaders(args, train_set, test_set)
 
 
 def parse_args():
