@@ -16,7 +16,19 @@ Adam throughout; a new head learns at --lr (1e-2), a backbone at lr / 10 (1e-3, 
 the lr of the pretraining): a linear head from a random init needs the larger steps, since an
 Adam step moves each weight by about lr.
 
-Measured on the shared 2-core CPU: NOT YET MEASURED.
+Measured with the defaults (seed 0) on the shared 2-core CPU, load average 2-4: pretraining
+reached 0.9024 / 0.9208 test accuracy on classes 0-4 after epochs 1-2; then, on the 5,000 test
+images of classes 5-9 after 30 epochs on 50 labels per class:
+
+    run                              trained parameters   test accuracy
+    frozen backbone, new head                       645          0.8494
+    full fine-tune, backbone lr/10              421,093          0.9320
+    from scratch, backbone lr/10                421,093          0.9324
+
+240 s in all. Here the pretraining did not pay: tops, trousers, dresses and coats teach
+features that a linear head on footwear and bags uses poorly (frozen: 0.85), and with 250
+labels of these distinct classes the net trained from scratch matched the fine-tuned one.
+(One seed, one split; --shots 5 asks the same question with fewer labels.)
 
     python examples/transfer_learning.py                    # --shots 50, 2 + 30 epochs
     python examples/transfer_learning.py --limit 1024 --pretrain-epochs 1 --shots 5 \
