@@ -9,7 +9,17 @@ T² · KL(softmax(teacher / T) || softmax(student / T)) (weight alpha) with the 
 (a shirt is closer to a T-shirt than to a boot), which the one-hot labels do not. The teacher's
 logits are computed once, in eval mode, for every training image.
 
-Measured on the shared 2-core CPU: NOT YET MEASURED.
+Measured with the defaults (seed 0; teacher 2 epochs, each student 5 epochs, Adam 1e-3, batch
+128, T = 4, alpha = 0.9) on all of Fashion-MNIST, the shared 2-core CPU at load average 3-4:
+
+    teacher                    421,738 parameters   test accuracy 0.8994
+    student alone                9,098 parameters   test accuracy 0.8791
+    student + KD (T=4, a=0.9)    9,098 parameters   test accuracy 0.8743
+
+765 s in all. Distillation did not help here: the teacher is only 2 points above the student
+alone, so its soft outputs carry little that the labels do not, and with alpha = 0.9 the
+student spends most of its 5 epochs matching a teacher it has 46x fewer parameters to copy
+with. (One seed; --temperature, --alpha, --teacher-epochs and --epochs change the setting.)
 
     python examples/distillation.py              # teacher 2 epochs, students 5 epochs each
     python examples/distillation.py --limit 1024 --teacher-epochs 1 --epochs 1 --test-limit 500
