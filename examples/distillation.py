@@ -16,10 +16,10 @@ Measured with the defaults (seed 0; teacher 2 epochs, each student 5 epochs, Ada
     student alone                9,098 parameters   test accuracy 0.8791
     student + KD (T=4, a=0.9)    9,098 parameters   test accuracy 0.8743
 
-765 s in all. Distillation did not help here: the teacher is only 2 points above the student
-alone, so its soft outputs carry little that the labels do not, and with alpha = 0.9 the
-student spends most of its 5 epochs matching a teacher it has 46x fewer parameters to copy
-with. (One seed; --temperature, --alpha, --teacher-epochs and --epochs change the setting.)
+765 s in all. Distillation did not help in this run (one seed). Possible reasons, not tested
+here: the teacher is only 2 points above the student alone, so its soft outputs add little to
+the labels, and with alpha = 0.9 the student, 46x smaller, spends most of its 5 epochs on
+copying the teacher. --temperature, --alpha, --teacher-epochs and --epochs change the setting.
 
     python examples/distillation.py              # teacher 2 epochs, students 5 epochs each
     python examples/distillation.py --limit 1024 --teacher-epochs 1 --epochs 1 --test-limit 500
