@@ -269,6 +269,9 @@ def test_resnet_block_starts_as_the_identity_and_projects_when_the_shape_changes
     down = resnet.BasicBlock(8, 16, stride=2)
     assert [type(m).__name__ for m in down.shortcut] == ["Conv2d", "BatchNorm2d"]
     assert down(x).shape == (2, 16, 3, 3)
+    wider = resnet.BasicBlock(8, 12)  # more channels at the same size: projected too
+    assert [type(m).__name__ for m in wider.shortcut] == ["Conv2d", "BatchNorm2d"]
+    assert wider(x).shape == (2, 12, 6, 6)
     model = resnet.make_model(in_channels=1, width=4, blocks=2)
     assert model(mg.randn(3, 1, 28, 28)).shape == (3, 10)
     assert sum(isinstance(m, resnet.BasicBlock) for m in model.modules()) == 6
