@@ -40,7 +40,7 @@ from minigrad.train import evaluate, fit
 
 def make_student(width=8):
     """conv(w)-pool-ReLU, conv(2w)-pool-ReLU, fc10: 9,098 parameters at w = 8 (the teacher has
-    421,738). No BatchNorm, no dropout: the student is small enough not to need them."""
+    421,738). No BatchNorm, no dropout: the student is kept plain."""
     return nn.Sequential(
         nn.Conv2d(1, width, 3, padding=1),
         nn.MaxPool2d(2),

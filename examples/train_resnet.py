@@ -2,8 +2,8 @@
 minigrad.nn and trained on Fashion-MNIST (or CIFAR-10); it reuses train_mnist.py's data loading.
 
 Each BasicBlock computes relu(F(x) + shortcut(x)), with F = conv3x3-BN-ReLU-conv3x3-BN: the
-block only has to learn the change F to its input, and the identity path carries the gradient
-unchanged to earlier layers. When a block halves H and W (stride 2) or changes the channels,
+block only has to learn the change F to its input, and the identity path passes the gradient
+to earlier layers untouched but for the last ReLU's mask. When a block halves H and W (stride 2) or changes the channels,
 the shortcut is a 1x1 conv with stride (plus BN) so the two tensors can be added.
 The net: stem conv3x3 -> 3 stages (width w, 2w, 4w; each after the first halves H and W) ->
 global average pooling -> linear. --blocks N per stage gives 6N+2 weight layers.
@@ -44,7 +44,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         # the last BN's scale starts at 0, so each block starts as the identity (its residual
-        # branch adds nothing): Goyal et al. 2017, "Accurate, Large Minibatch SGD", section 5.1
+        # branch adds nothing): Goyal et al. 2017, "Accurate, Large Minibatch SGD"
         nn.init.zeros_(self.bn2.weight)
         self.shortcut = nn.Identity()
         if stride != 1 or c_in != c_out:
