@@ -3,10 +3,10 @@ minigrad.nn and trained on Fashion-MNIST (or CIFAR-10); it reuses train_mnist.py
 
 Each BasicBlock computes relu(F(x) + shortcut(x)), with F = conv3x3-BN-ReLU-conv3x3-BN: the
 block only has to learn the change F to its input, and the identity path passes the gradient
-to earlier layers untouched but for the last ReLU's mask. When a block halves H and W (stride 2) or changes the channels,
-the shortcut is a 1x1 conv with stride (plus BN) so the two tensors can be added.
-The net: stem conv3x3 -> 3 stages (width w, 2w, 4w; each after the first halves H and W) ->
-global average pooling -> linear. --blocks N per stage gives 6N+2 weight layers.
+to earlier layers untouched but for the last ReLU's mask. When a block halves H and W (stride
+2) or changes the channels, the shortcut is a 1x1 conv with stride (plus BN) so the two tensors
+can be added. The net: stem conv3x3 -> 3 stages (width w, 2w, 4w; each after the first halves
+H and W) -> global average pooling -> linear. --blocks N per stage gives 6N+2 weight layers.
 
 Measured with the defaults (`--epochs 3`: ResNet-8, width 16, 77,754 parameters, AdamW with a
 one-cycle schedule peaking at lr 1e-2, batch 128, seed 0) on all of Fashion-MNIST, the shared
