@@ -259,3 +259,81 @@ def test_lottery_ticket_prunes_rewinds_and_trains_the_control():
     for r in range(3):
         assert 0.1 <= number(rf"round {r}: .*test accuracy ([\d.]+)", out) <= 1.0
     assert last_line(out).startswith("winning ticket")
+
+
+# --------------------------------------------------------------------------- the rest of the recipe
+
+needs_fashion = pytest.mark.skipif(
+    not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST"
+)
+
+
+def import_example(name):
+    """examples/<name>.py as a module (its folder on sys.path, as `python script.py` has it)."""
+    if EXAMPLES not in sys.path:
+        sys.path.insert(0, EXAMPLES)
+    return importlib.import_module(name)
+
+
+def test_resnet_block_starts_as_the_identity_and_projects_when_the_shape_changes():
+    import minigrad as mg
+
+    resnet = import_example("train_resnet")
+    x = mg.randn(2, 8, 6, 6)
+    same = resnet.BasicBlock(8, 8)
+    assert type(same.shortcut).__name__ == "Identity"
+    # the last BN's scale starts at 0: the residual branch adds nothing yet
+    np.testing.assert_allclose(same(x).numpy(), np.maximum(x.numpy(), 0), rtol=1e-6)
+    down = resnet.BasicBlock(8, 16, stride=2)
+    assert [type(m).__name__ for m in down.shortcut] == ["Conv2d", "BatchNorm2d"]
+    assert down(x).shape == (2, 16, 3, 3)
+    wider = resnet.BasicBlock(8, 12)  # more channels at the same size: projected too
+    assert [type(m).__name__ for m in wider.shortcut] == ["Conv2d", "BatchNorm2d"]
+    assert wider(x).shape == (2, 12, 6, 6)
+    model = resnet.make_model(in_channels=1, width=4, blocks=2)
+    assert model(mg.randn(3, 1, 28, 28)).shape == (3, 10)
+    assert sum(isinstance(m, resnet.BasicBlock) for m in model.modules()) == 6
+
+
+def test_train_resnet_on_fake_cifar10():
+    args = ["--dataset", "cifar10", "--fake-data", "--epochs", "1", "--limit", "64"]
+    out = run_example("train_resnet.py", *args, "--batch-size", "32", "--width", "4")
+    assert out.startswith("fake data: 64 train / 64 test images, ResNet-8 width 4, ")
+    assert math.isfinite(number(r"epoch 1: train loss ([\d.]+)", out))
+    assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+
+
+@needs_fashion
+def test_train_resnet_learns_fashion_mnist():
+    args = ["--epochs", "2", "--limit", "512", "--test-limit", "300", "--batch-size", "32"]
+    out = run_example("train_resnet.py", *args, "--width", "8")
+    assert out.startswith("fashion: 512 train / 300 test images, ResNet-8 width 8, 19810 param")
+    losses = [float(v) for v in re.findall(r"epoch \d: train loss ([\d.]+)", out)]
+    assert len(losses) == 2 and losses[1] < min(losses[0], math.log(10))
+    assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.2  # chance is 0.1
+
+
+@needs_fashion
+def test_transfer_learning_prints_the_three_runs():
+    args = ["--limit", "1024", "--pretrain-epochs", "1", "--shots", "5", "--finetune-epochs", "2"]
+    out = run_example("transfer_learning.py", *args, "--test-limit", "500")
+    assert out.startswith("pretrain: classes 0-4, 1024 train / 500 test images, 1 epochs")
+    assert "classes 5-9, 5 labels per class (25 images), 500 test images, 2 epochs" in out
+    # the frozen run trains the new head alone: 128 * 5 weights + 5 biases
+    assert re.search(r"^frozen backbone, new head\s+645\s+[\d.]+$", out, re.M)
+    assert re.search(r"^full fine-tune, backbone lr/10\s+421,093\s+[\d.]+$", out, re.M)
+    assert re.search(r"^from scratch, backbone lr/10\s+421,093\s+[\d.]+$", out, re.M)
+    for run in ("frozen backbone", "full fine-tune", "from scratch"):
+        assert 0.0 <= number(rf"(?m)^{run}.* ([\d.]+)$", out) <= 1.0
+    assert "frozen backbone unchanged by its fine-tuning: True" in out
+
+
+@needs_fashion
+def test_distillation_trains_teacher_and_both_students():
+    args = ["--limit", "1024", "--teacher-epochs", "1", "--epochs", "1", "--test-limit", "500"]
+    out = run_example("distillation.py", *args)
+    assert out.startswith("fashion: 1024 train / 500 test images")
+    assert number(r"teacher: 421,738 parameters, test accuracy ([\d.]+)", out) > 0.5
+    alone = number(r"student alone: 9,098 parameters, test accuracy ([\d.]+)", out)
+    kd = number(r"student \+ KD \(T=4, alpha=0.9\): 9,098 parameters, test accuracy ([\d.]+)", out)
+    assert 0.0 <= alone <= 1.0 and 0.0 <= kd <= 1.0
