@@ -128,6 +128,9 @@ def parse_args():
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--tta", action="store_true", help="test on each image and its mirror")
     parser.add_argument("--val", type=int, default=0, help="hold out the last N train images")
+    parser.add_argument(
+        "--eval-at-end", action="store_true", help="test after the last epoch only (faster)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
     parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
     parser.add_argument("--seed", type=int, default=0)
@@ -198,10 +201,13 @@ def data_parallel(model, sync_bn):
 
 def print_epoch(row, model, name="test"):
     """fit() callback: one line per epoch, as it ends (returns False: never stops training).
-    name: what the evaluated images are ("val" under --val)."""
+    name: what the evaluated images are ("val" under --val); a row without them (under
+    --eval-at-end) shows the training loss alone."""
+    tested = ""
+    if "test_loss" in row:
+        tested = f", {name} loss {row['test_loss']:.4f}, {name} accuracy {row['test_acc']:.4f}"
     say(
-        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, {name} loss "
-        f"{row['test_loss']:.4f}, {name} accuracy {row['test_acc']:.4f}, {row['seconds']:.1f} s",
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}{tested}, {row['seconds']:.1f} s",
         flush=True,
     )
     return False
@@ -214,23 +220,30 @@ def say(*args, **kwargs):
 
 
 def train(args, model, optimizer, scheduler, train_loader, test_loader, run):
-    """fit() with the options' loss and schedule; the rows of all epochs."""
+    """fit() with the options' loss and schedule; the rows of all epochs. --eval-at-end skips
+    the per-epoch test (and the run folder's train_acc) passes: the last row alone has them."""
     loss_fn = F.cross_entropy
     if args.label_smoothing:
         loss_fn = functools.partial(F.cross_entropy, label_smoothing=args.label_smoothing)
-    return fit(
+    show = functools.partial(print_epoch, name=args.evaluated)
+    rows = fit(
         model,
         optimizer,
         loss_fn,
         train_loader,
         args.epochs,
-        val_loader=test_loader,
+        val_loader=None if args.eval_at_end else test_loader,
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
-        callbacks=[run.end_epoch, functools.partial(print_epoch, name=args.evaluated)],
+        callbacks=[show] if args.eval_at_end else [run.end_epoch, show],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
+    if args.eval_at_end:
+        tested = evaluate(model, test_loader, loss_fn)
+        rows[-1].update(test_loss=tested["loss"], test_acc=tested["acc"])
+        run.end_epoch(rows[-1], model)
+    return rows
 
 
 def main():
