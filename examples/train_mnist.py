@@ -36,6 +36,19 @@ from minigrad.train import TrainingLog, evaluate, fit, save_checkpoint
 DATASETS = {"mnist": MNIST, "fashion": FashionMNIST}
 # per-dataset pixel mean and std of the training images (after scaling to [0, 1])
 STATS = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
+# --preset NAME: settings chosen on a held-out split (--val 10000), see the docstring
+PRESETS = {
+    "fast94": dict(
+        widths=(16, 64, 256),
+        augment=True,
+        optimizer="adamw",
+        schedule="onecycle",
+        epochs=18,
+        label_smoothing=0.1,
+        tta=True,
+        eval_at_end=True,
+    ),
+}
 
 
 def make_model(widths=(32, 64), nn=nn):
@@ -112,8 +125,9 @@ def widths(text):
     return tuple(int(w) for w in text.split(","))
 
 
-def parse_args():
+def make_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named settings (see PRESETS)")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="fashion")
     parser.add_argument("--data", default=None, help="folder holding the original IDX files")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
@@ -140,6 +154,16 @@ def parse_args():
     parser.add_argument(
         "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
     )
+    return parser
+
+
+def parse_args():
+    """The options; a --preset's settings replace the defaults, and options given override
+    them."""
+    parser = make_parser()
+    preset = parser.parse_known_args()[0].preset
+    if preset:
+        parser.set_defaults(**PRESETS[preset])
     args = parser.parse_args()
     args.evaluated = "val" if args.val else "test"
     if args.lr is None:
