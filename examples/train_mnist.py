@@ -51,7 +51,7 @@ PRESETS = {
 }
 
 
-def make_model(widths=(32, 64), nn=nn):
+def make_model(widths=(32, 64), dropout=0.25, nn=nn):
     """A conv-BN-pool-ReLU block per width, then fc128-ReLU-dropout, fc10. The default
     (conv32, conv64) has ~420k parameters; each block halves H and W (28 -> 14 -> 7 -> 3).
     nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks use that.
@@ -62,7 +62,7 @@ def make_model(widths=(32, 64), nn=nn):
         layers += [nn.MaxPool2d(2), nn.ReLU()]
         channels, side = width, side // 2
     layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Dropout(0.25), nn.Linear(128, 10))
+    return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(128, 10))
 
 
 class FlipAverage(nn.Module):
@@ -136,7 +136,9 @@ def make_parser():
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 (Adam), 0.05 (SGD)")
     parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none")
-    parser.add_argument("--augment", action="store_true", help="random crop (pad 2) and flips")
+    parser.add_argument("--augment", action="store_true", help="random crop and flips")
+    parser.add_argument("--crop-pad", type=int, default=2, help="--augment's crop: 0 for none")
+    parser.add_argument("--dropout", type=float, default=0.25, help="before the last layer")
     parser.add_argument("--erase", type=float, default=0.0, help="random erasing probability")
     parser.add_argument("--widths", type=widths, default=(32, 64), help="conv widths: 32,64,128")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
@@ -182,7 +184,8 @@ def make_loaders(args, train_set, test_set):
     normalize = T.Normalize([mean], [std])
     steps = []
     if args.augment:
-        steps.append(T.RandomCrop(28, padding=2))
+        if args.crop_pad:
+            steps.append(T.RandomCrop(28, padding=args.crop_pad))
         if args.dataset == "fashion":  # garments are left-right symmetric; digits are not
             steps.append(T.RandomHorizontalFlip(0.5))
     steps.append(normalize)
@@ -277,7 +280,7 @@ def main():
     data = hold_out(args, *load_data(args.dataset, args.data))
     train_set, test_set = apply_limits(args, *data)
     train_loader, test_loader = make_loaders(args, train_set, test_set)
-    model = data_parallel(make_model(args.widths).to(args.device), args.sync_bn)
+    model = data_parallel(make_model(args.widths, args.dropout).to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
     scheduler = make_scheduler(args, optimizer, len(train_loader))
     sizes = f"{len(train_loader.dataset)} train / {len(test_set)} {args.evaluated} images"
