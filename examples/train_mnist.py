@@ -52,15 +52,21 @@ PRESETS = {
 
 
 def make_model(widths=(32, 64), dropout=0.25, nn=nn):
-    """A conv-BN-pool-ReLU block per width, then fc128-ReLU-dropout, fc10. The default
-    (conv32, conv64) has ~420k parameters; each block halves H and W (28 -> 14 -> 7 -> 3).
-    nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks use that.
-    Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
+    """A conv-BN-ReLU block per entry of widths, ending in a max-pool that halves H and W
+    (28 -> 14 -> 7 -> 3), then fc128-ReLU-dropout, fc10. An entry is one conv's width or a
+    tuple of widths (several convs in the block). The default (conv32, conv64) has ~420k
+    parameters. nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks
+    use that. Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
     layers, channels, side = [], 1, 28
-    for width in widths:
-        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
-        layers += [nn.MaxPool2d(2), nn.ReLU()]
-        channels, side = width, side // 2
+    for block in widths:
+        convs = block if isinstance(block, tuple) else (block,)
+        for i, width in enumerate(convs):
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+            if i == len(convs) - 1:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            layers.append(nn.ReLU())
+            channels = width
     layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU()]
     return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(128, 10))
 
@@ -121,8 +127,10 @@ def make_scheduler(args, optimizer, steps_per_epoch):
 
 
 def widths(text):
-    """--widths "32,64,128" -> (32, 64, 128)."""
-    return tuple(int(w) for w in text.split(","))
+    """--widths "32,64,128" -> (32, 64, 128); "16,64,128-128" -> (16, 64, (128, 128)): "-"
+    joins the convs of one block."""
+    blocks = [tuple(int(w) for w in block.split("-")) for block in text.split(",")]
+    return tuple(b[0] if len(b) == 1 else b for b in blocks)
 
 
 def make_parser():
@@ -140,7 +148,9 @@ def make_parser():
     parser.add_argument("--crop-pad", type=int, default=2, help="--augment's crop: 0 for none")
     parser.add_argument("--dropout", type=float, default=0.25, help="before the last layer")
     parser.add_argument("--erase", type=float, default=0.0, help="random erasing probability")
-    parser.add_argument("--widths", type=widths, default=(32, 64), help="conv widths: 32,64,128")
+    parser.add_argument(
+        "--widths", type=widths, default=(32, 64), help="conv widths: 32,64,128-128"
+    )
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--tta", action="store_true", help="test on each image and its mirror")
     parser.add_argument("--val", type=int, default=0, help="hold out the last N train images")
