@@ -19,6 +19,7 @@ global batch) and tests on 1/N of the test set; rank 0 prints the metrics of all
 """
 
 import argparse
+import functools
 import sys
 import time
 
@@ -30,31 +31,66 @@ from minigrad.data import MNIST, DataLoader, DistributedSampler, FashionMNIST
 from minigrad.data import transforms as T
 from minigrad.nn.parallel import DistributedDataParallel
 from minigrad.plots import RunFolder
-from minigrad.train import TrainingLog, fit, save_checkpoint
+from minigrad.train import TrainingLog, evaluate, fit, save_checkpoint
 
 DATASETS = {"mnist": MNIST, "fashion": FashionMNIST}
 # per-dataset pixel mean and std of the training images (after scaling to [0, 1])
 STATS = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
+# --preset NAME: settings chosen on a held-out split (--val 10000), see the docstring
+PRESETS = {
+    "fast94": dict(
+        widths=(16, 64, 256),
+        augment=True,
+        optimizer="adamw",
+        schedule="onecycle",
+        epochs=18,
+        label_smoothing=0.1,
+        tta=True,
+        eval_at_end=True,
+    ),
+}
 
 
-def make_model(nn=nn):
-    """conv32-BN-pool-ReLU, conv64-BN-pool-ReLU, fc128-ReLU-dropout, fc10: ~420k parameters.
-    nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks use that.
-    Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1, bias=False),
-        nn.BatchNorm2d(32),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1, bias=False),
-        nn.BatchNorm2d(64),
-        nn.MaxPool2d(2),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128),
-        nn.ReLU(),
-        nn.Dropout(0.25),
-        nn.Linear(128, 10),
+def make_model(widths=(32, 64), dropout=0.25, nn=nn):
+    """A conv-BN-ReLU block per entry of widths, ending in a max-pool that halves H and W
+    (28 -> 14 -> 7 -> 3), then fc128-ReLU-dropout, fc10. An entry is one conv's width or a
+    tuple of widths (several convs in the block). The default (conv32, conv64) has ~420k
+    parameters. nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks
+    use that. Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
+    layers, channels, side = [], 1, 28
+    for block in widths:
+        convs = block if isinstance(block, tuple) else (block,)
+        for i, width in enumerate(convs):
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+            if i == len(convs) - 1:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+            layers.append(nn.ReLU())
+            channels = width
+    layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(128, 10))
+
+
+class FlipAverage(nn.Module):
+    """Test-time augmentation as a model: log of the mean softmax over each image and its
+    mirror (transforms.tta_predict), so evaluate() and its NLL loss take it as they are."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return mg.log(T.tta_predict(self.model, x))
+
+
+def hold_out(args, train_set, test_set):
+    """--val N: the last N training images replace the test set, which is then never read;
+    settings are chosen on them, and only the chosen command sees the test set."""
+    if not args.val:
+        return train_set, test_set
+    n = len(train_set)
+    return mg.data.Subset(train_set, range(n - args.val)), mg.data.Subset(
+        train_set, range(n - args.val, n)
     )
 
 
@@ -90,8 +126,16 @@ def make_scheduler(args, optimizer, steps_per_epoch):
     return None
 
 
-def parse_args():
+def widths(text):
+    """--widths "32,64,128" -> (32, 64, 128); "16,64,128-128" -> (16, 64, (128, 128)): "-"
+    joins the convs of one block."""
+    blocks = [tuple(int(w) for w in block.split("-")) for block in text.split(",")]
+    return tuple(b[0] if len(b) == 1 else b for b in blocks)
+
+
+def make_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named settings (see PRESETS)")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="fashion")
     parser.add_argument("--data", default=None, help="folder holding the original IDX files")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
@@ -100,7 +144,19 @@ def parse_args():
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 (Adam), 0.05 (SGD)")
     parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none")
-    parser.add_argument("--augment", action="store_true", help="random crop (pad 2) and flips")
+    parser.add_argument("--augment", action="store_true", help="random crop and flips")
+    parser.add_argument("--crop-pad", type=int, default=2, help="--augment's crop: 0 for none")
+    parser.add_argument("--dropout", type=float, default=0.25, help="before the last layer")
+    parser.add_argument("--erase", type=float, default=0.0, help="random erasing probability")
+    parser.add_argument(
+        "--widths", type=widths, default=(32, 64), help="conv widths: 32,64,128-128"
+    )
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--tta", action="store_true", help="test on each image and its mirror")
+    parser.add_argument("--val", type=int, default=0, help="hold out the last N train images")
+    parser.add_argument(
+        "--eval-at-end", action="store_true", help="test after the last epoch only (faster)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
     parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
     parser.add_argument("--seed", type=int, default=0)
@@ -110,7 +166,18 @@ def parse_args():
     parser.add_argument(
         "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
     )
+    return parser
+
+
+def parse_args():
+    """The options; a --preset's settings replace the defaults, and options given override
+    them."""
+    parser = make_parser()
+    preset = parser.parse_known_args()[0].preset
+    if preset:
+        parser.set_defaults(**PRESETS[preset])
     args = parser.parse_args()
+    args.evaluated = "val" if args.val else "test"
     if args.lr is None:
         args.lr = 0.05 if args.optimizer == "sgd" else 1e-3
     if args.batch_size % dist.get_world_size():
@@ -121,14 +188,20 @@ def parse_args():
 
 
 def make_loaders(args, train_set, test_set):
+    """Training batches: --augment's crop and flips, normalisation, then --erase; test: only
+    normalisation."""
     mean, std = STATS[args.dataset]
     normalize = T.Normalize([mean], [std])
-    train_tf = normalize
+    steps = []
     if args.augment:
-        steps = [T.RandomCrop(28, padding=2)]
+        if args.crop_pad:
+            steps.append(T.RandomCrop(28, padding=args.crop_pad))
         if args.dataset == "fashion":  # garments are left-right symmetric; digits are not
             steps.append(T.RandomHorizontalFlip(0.5))
-        train_tf = T.Compose(steps + [normalize])
+    steps.append(normalize)
+    if args.erase:
+        steps.append(T.RandomErasing(args.erase))  # erased pixels become 0, the mean pixel
+    train_tf = T.Compose(steps) if len(steps) > 1 else normalize
     return split_loaders(args, train_set, test_set, train_tf, normalize)
 
 
@@ -163,11 +236,15 @@ def data_parallel(model, sync_bn):
     return DistributedDataParallel(model)
 
 
-def print_epoch(row, model):
-    """fit() callback: one line per epoch, as it ends (returns False: never stops training)."""
+def print_epoch(row, model, name="test"):
+    """fit() callback: one line per epoch, as it ends (returns False: never stops training).
+    name: what the evaluated images are ("val" under --val); a row without them (under
+    --eval-at-end) shows the training loss alone."""
+    tested = ""
+    if "test_loss" in row:
+        tested = f", {name} loss {row['test_loss']:.4f}, {name} accuracy {row['test_acc']:.4f}"
     say(
-        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
-        f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, {row['seconds']:.1f} s",
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}{tested}, {row['seconds']:.1f} s",
         flush=True,
     )
     return False
@@ -179,39 +256,59 @@ def say(*args, **kwargs):
         print(*args, **kwargs)
 
 
+def train(args, model, optimizer, scheduler, train_loader, test_loader, run):
+    """fit() with the options' loss and schedule; the rows of all epochs. --eval-at-end skips
+    the per-epoch test (and the run folder's train_acc) passes: the last row alone has them."""
+    loss_fn = F.cross_entropy
+    if args.label_smoothing:
+        loss_fn = functools.partial(F.cross_entropy, label_smoothing=args.label_smoothing)
+    show = functools.partial(print_epoch, name=args.evaluated)
+    rows = fit(
+        model,
+        optimizer,
+        loss_fn,
+        train_loader,
+        args.epochs,
+        val_loader=None if args.eval_at_end else test_loader,
+        scheduler=scheduler,
+        scheduler_per_batch=args.schedule == "onecycle",
+        callbacks=[show] if args.eval_at_end else [run.end_epoch, show],
+        log=TrainingLog(args.log),
+        progress=sys.stderr.isatty(),
+    )
+    if args.eval_at_end:
+        tested = evaluate(model, test_loader, loss_fn)
+        rows[-1].update(test_loss=tested["loss"], test_acc=tested["acc"])
+        run.end_epoch(rows[-1], model)
+    return rows
+
+
 def main():
     dist.init_process_group("mpi")  # under mpiexec: join the other ranks; alone: a world of 1
     args = parse_args()
     mg.seed(args.seed + dist.get_rank())  # own dropout masks; DDP copies rank 0's weights
-    train_set, test_set = apply_limits(args, *load_data(args.dataset, args.data))
+    data = hold_out(args, *load_data(args.dataset, args.data))
+    train_set, test_set = apply_limits(args, *data)
     train_loader, test_loader = make_loaders(args, train_set, test_set)
-    model = data_parallel(make_model().to(args.device), args.sync_bn)
+    model = data_parallel(make_model(args.widths, args.dropout).to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
     scheduler = make_scheduler(args, optimizer, len(train_loader))
-    sizes = f"{len(train_loader.dataset)} train / {len(test_set)} test images"
+    sizes = f"{len(train_loader.dataset)} train / {len(test_set)} {args.evaluated} images"
     n_params = sum(p.numel() for p in model.parameters())
     ranks = f", {dist.get_world_size()} ranks" if dist.get_world_size() > 1 else ""
     say(f"{args.dataset}: {sizes}, device {args.device}{ranks}, {n_params} parameters")
     run = RunFolder(args.out, model, optimizer, train_loader, test_loader, scheduler, args.dataset)
     start = time.perf_counter()
-    rows = fit(
-        model,
-        optimizer,
-        F.cross_entropy,
-        train_loader,
-        args.epochs,
-        val_loader=test_loader,
-        scheduler=scheduler,
-        scheduler_per_batch=args.schedule == "onecycle",
-        callbacks=[run.end_epoch, print_epoch],
-        log=TrainingLog(args.log),
-        progress=sys.stderr.isatty(),
-    )
+    rows = train(args, model, optimizer, scheduler, train_loader, test_loader, run)
+    accuracy = rows[-1]["test_acc"]
+    if args.tta:
+        say(f"{args.evaluated} accuracy without flips: {accuracy:.4f}")
+        accuracy = evaluate(FlipAverage(model), test_loader, F.nll_loss)["acc"]
     if args.checkpoint:
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
     say(f"total time: {time.perf_counter() - start:.1f} s")
     run.finish()
-    say(f"test accuracy: {rows[-1]['test_acc']:.4f}")
+    say(f"{args.evaluated} accuracy: {accuracy:.4f}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ No test touches the network: CIFAR-10 runs on --fake-data, the others on synthet
 local Debian copy of Fashion-MNIST (skipped when absent).
 """
 
+import gzip
 import importlib.util
 import math
 import os
@@ -181,6 +182,27 @@ def test_train_mnist_under_mpiexec(tmp_path):
     assert number(r"^test accuracy: ([\d.]+)$", last_line(out)) > 0.4
     rows = [line for line in open(os.path.join(tmp_path, "log.jsonl")) if line.strip()]
     assert len(rows) == 1  # one writer
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
+def test_train_mnist_preset_on_a_held_out_split(tmp_path):
+    """--preset fast94 cut to one epoch on 1024 images: it builds the 16-64-256 net, tests once
+    after the last epoch (with and without flips), and --val 500 evaluates the last 500
+    training images, whose classes the confusion matrix must count, in place of the test set."""
+    args = ["--preset", "fast94", "--epochs", "1", "--limit", "1024", "--val", "500"]
+    out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
+    convs = 16 * 9 + 64 * 16 * 9 + 256 * 64 * 9
+    norms = 2 * (16 + 64 + 256)
+    fcs = 256 * 3 * 3 * 128 + 128 + 128 * 10 + 10
+    assert f"1024 train / 500 val images, device cpu, {convs + norms + fcs} parameters" in out
+    assert re.search(r"^epoch 1: train loss [\d.]+, [\d.]+ s$", out, re.M)  # no per-epoch test
+    assert "epoch 2:" not in out
+    assert 0.2 < number(r"val accuracy without flips: ([\d.]+)", out) <= 1.0
+    assert 0.2 < number(r"^val accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+    with gzip.open(os.path.join(DEBIAN_FASHION_MNIST, "train-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    confusion = np.loadtxt(os.path.join(tmp_path, "confusion.csv"), delimiter=",")
+    assert list(confusion.sum(axis=1)) == list(np.bincount(labels[-500:], minlength=10))
 
 
 # --------------------------------------------------------------------------- the run folder
