@@ -36,11 +36,20 @@ from minigrad.train import TrainingLog, evaluate, fit, save_checkpoint
 DATASETS = {"mnist": MNIST, "fashion": FashionMNIST}
 # per-dataset pixel mean and std of the training images (after scaling to [0, 1])
 STATS = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
-# --preset NAME: settings chosen on a held-out split (--val 10000), see the docstring
+# --preset NAME: settings chosen on a held-out split (--val 10000: 50,000 train / 10,000 val,
+# 2 ranks, seed 0). fast94 is the candidate for >= 94% test accuracy in 10 minutes; its test
+# accuracy and time on a quiet machine are NOT measured yet. Validation accuracy (with flip
+# TTA), wall time under load 3-5 from other jobs:
+#   widths 32,64,128, flips, onecycle AdamW, 18 epochs              0.9385   564 s
+#   the same + label smoothing 0.1 (fast94)                          0.9395   826 s
+#   widths 16,64,256 + crop + label smoothing, 18 epochs             0.9369  1057 s
+#   widths 32,64,128 + crop (pad 2), 18 epochs                        0.9372  1072 s
+#   widths 32,64 + crop, 18 epochs                                    0.9321  1019 s
 PRESETS = {
     "fast94": dict(
-        widths=(16, 64, 256),
+        widths=(32, 64, 128),
         augment=True,
+        crop_pad=0,
         optimizer="adamw",
         schedule="onecycle",
         epochs=18,
