@@ -107,6 +107,7 @@ def parse_args():
     if args.fake_data and args.dataset != "cifar10":
         parser.error("--fake-data goes with --dataset cifar10")
     args.no_augment = not args.augment  # the name train_cifar10.make_loaders reads
+    args.crop_pad, args.erase = 2, 0.0  # train_mnist.make_loaders' crop pad, no erasing
     return args
 
 

@@ -186,14 +186,14 @@ def test_train_mnist_under_mpiexec(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
 def test_train_mnist_preset_on_a_held_out_split(tmp_path):
-    """--preset fast94 cut to one epoch on 1024 images: it builds the 16-64-256 net, tests once
+    """--preset fast94 cut to one epoch on 1024 images: it builds the 32-64-128 net, tests once
     after the last epoch (with and without flips), and --val 500 evaluates the last 500
     training images, whose classes the confusion matrix must count, in place of the test set."""
     args = ["--preset", "fast94", "--epochs", "1", "--limit", "1024", "--val", "500"]
     out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
-    convs = 16 * 9 + 64 * 16 * 9 + 256 * 64 * 9
-    norms = 2 * (16 + 64 + 256)
-    fcs = 256 * 3 * 3 * 128 + 128 + 128 * 10 + 10
+    convs = 32 * 9 + 64 * 32 * 9 + 128 * 64 * 9
+    norms = 2 * (32 + 64 + 128)
+    fcs = 128 * 3 * 3 * 128 + 128 + 128 * 10 + 10
     assert f"1024 train / 500 val images, device cpu, {convs + norms + fcs} parameters" in out
     assert re.search(r"^epoch 1: train loss [\d.]+, [\d.]+ s$", out, re.M)  # no per-epoch test
     assert "epoch 2:" not in out
