@@ -221,6 +221,35 @@ def check_sync_batchnorm():
         np.testing.assert_allclose(ddp.state_dict()[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def check_sync_batchnorm_fast_equals_formula():
+    """The layer (fused Normalize with _sum_over_ranks) == SyncBatchNormFunction, the formula,
+    on each rank's own uneven batch (3 and 5 images: the global count must be summed):
+    outputs, dx, dw, db and the running statistics."""
+    from minigrad.nn.sync_batchnorm import SyncBatchNormFunction
+
+    rng = np.random.default_rng(7 + dist.get_rank())
+    x = (3 * rng.standard_normal((3 + 2 * dist.get_rank(), 4, 5, 5)) + 1).astype(np.float32)
+    upstream = rng.standard_normal(x.shape).astype(np.float32)
+    layer = nn.SyncBatchNorm(4, momentum=None)  # cumulative average: momentum 1/n
+    layer.weight.data[:] = [0.5, 1.0, 1.5, 2.0]
+    layer.bias.data[:] = [0.1, -0.2, 0.3, 0.0]
+    running = (np.zeros(4, np.float32), np.ones(4, np.float32), 1.0)
+    results = []
+    for use_layer in (True, False):
+        xt = mg.tensor(x, requires_grad=True)
+        if use_layer:
+            y = layer(xt)
+        else:
+            y = SyncBatchNormFunction.apply(xt, layer.weight, layer.bias, eps=1e-5, running=running)
+        (y * mg.tensor(upstream)).sum().backward()
+        results.append([y.numpy(), xt.grad, layer.weight.grad, layer.bias.grad])
+        layer.zero_grad()
+    for name, fast, formula in zip(["y", "dx", "dw", "db"], *results):
+        np.testing.assert_allclose(fast, formula, rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(layer.running_mean.numpy(), running[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.running_var.numpy(), running[1], rtol=1e-5)
+
+
 def fit_setup(seed):
     """A dropout MLP under DDP, its optimizer, and this rank's shuffled share of 96 samples
     (the loader's own generator and the dropout masks differ per rank: both must resume)."""

@@ -57,6 +57,7 @@ def mpirun(*args, timeout=120):
         "partial_backward",
         "distributed_sampler",
         "sync_batchnorm",
+        "sync_batchnorm_fast_equals_formula",
     ],
 )
 def test_two_ranks(check):

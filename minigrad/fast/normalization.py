@@ -66,29 +66,47 @@ class Normalize(Function):
     viewed as `view` (var biased);  dx = r·(ĝ - Σĝ/M - x̂·Σ(ĝ·x̂)/M), dw = Σ dout·x̂,
     db = Σ dout (ĝ = dout·w; dw, db summed over the axes w broadcasts along). center=False is
     RMS norm: mean = 0 and the Σĝ term drops. on_stats(mean, var, M) sees the batch statistics
-    (the running-average update). Fused for speed and memory."""
+    (the running-average update). reduce(*arrays), where given, returns the arrays summed over
+    every rank (SyncBatchNorm): the statistics and dx's sums then span the global batch, while
+    dw and db stay this rank's (DistributedDataParallel averages them). Fused for speed and
+    memory."""
 
-    def forward(self, x, w, b, *, view, axes, param_shape, eps, center=True, on_stats=None):
+    def forward(
+        self, x, w, b, *, view, axes, param_shape, eps, center=True, on_stats=None, reduce=None
+    ):
         xp = self.xp
+        padded = _padded(param_shape, len(view))
+        per_channel = center and all(padded[a] == 1 for a in axes)  # batch / instance norm
+        if reduce is not None and not per_channel:
+            raise ValueError("Normalize: reduce needs per-channel statistics (batch norm)")
         xv = x if view == x.shape else xp.reshape(x, view)
-        self.count = math.prod(view[a] for a in axes)
-        mean = sum_keep(xp, xv, axes) / self.count if center else None
+        self.count, self.reduce = math.prod(view[a] for a in axes), reduce
+        mean = self._mean(xv, axes) if center else None
         xc = _scale_shift(xp, xv, None, -mean, axes) if center else xv  # x centred
-        var = _sum_of_products(xp, xc, xc, axes) / self.count
+        squares = _sum_of_products(xp, xc, xc, axes)
+        var = (squares if reduce is None else reduce(squares)[0]) / self.count
         r = 1.0 / xp.sqrt(var + eps)
         if on_stats is not None:
             on_stats(mean, var, self.count)
         self.shape, self.view, self.axes, self.center = x.shape, view, axes, center
         self.w, self.b, self.r = w, b, r
-        self.param_shape = _padded(param_shape, len(view))
+        self.param_shape = padded
         self.param_axes = tuple(i for i, n in enumerate(self.param_shape) if n == 1)
-        if center and all(self.param_shape[a] == 1 for a in axes):
+        if per_channel:
             y = self._forward_per_channel(xc, param_shape)
         else:
             self.xc = None
             self.xhat = xc * r
             y = _affine(xp, self.xhat, w, b, param_shape)
         return y if view == x.shape else xp.reshape(y, x.shape)
+
+    def _mean(self, xv, axes):
+        """Σx / M over the axes; with `reduce` (SyncBatchNorm), the sums and the counts of every
+        rank, in one call, so M becomes the global count."""
+        total = sum_keep(self.xp, xv, axes)
+        if self.reduce is not None:
+            total, self.count = self.reduce(total, self.count)
+        return total / self.count
 
     def _forward_per_channel(self, xc, param_shape):
         """Batch / instance norm: w is constant within a group, so y = xc·(r·w) + b is one
@@ -121,6 +139,8 @@ class Normalize(Function):
         db = self._param_grad(sum_keep(xp, sum_dout, other_axes), self.b, 2)
         if not self.needs_input_grad[0]:
             return None, dw, db
+        if self.reduce is not None:  # dx needs the sums over every rank's batch
+            sum_dout, sum_dout_xhat = self.reduce(sum_dout, sum_dout_xhat)
         dx = _scale_shift(xp, dout, k, None, axes)
         dx -= _scale_shift(xp, self.xc, k * r * sum_dout_xhat / m, k * sum_dout / m, axes)
         return dx, dw, db

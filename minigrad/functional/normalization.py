@@ -129,9 +129,11 @@ def normalize_reference(x, w, b, *, view, axes, param_shape, eps, center=True, o
     return ops.reshape(y, x.shape)
 
 
-def _normalize_again(x, w, b, *, on_stats=None, **config):
+def _normalize_again(x, w, b, *, on_stats=None, reduce=None, **config):
     """normalize_reference on Normalize's arguments, leaving out on_stats: the running
-    statistics were updated once, by the forward pass."""
+    statistics were updated once, by the forward pass. Not across ranks (SyncBatchNorm)."""
+    if reduce is not None:
+        raise NotImplementedError("create_graph=True through SyncBatchNorm across ranks")
     return normalize_reference(x, w, b, **config)
 
 
