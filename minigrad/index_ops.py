@@ -8,7 +8,7 @@ import math
 
 from minigrad import backend
 from minigrad.ops import where
-from minigrad.shape_ops import ValuesIndices
+from minigrad.shape_ops import ValuesIndices, reshape, squeeze
 from minigrad.tensor import Function, Tensor
 
 # --------------------------------------------------------------------------- x[index]
@@ -431,6 +431,22 @@ def _gather_sorted(x, dim, indices):
     check (which reads the indices' min and max on the host)."""
     xp = backend.xp_of(x.data)
     return Gather.apply(x, _positions(xp, indices.data, dim % max(x.ndim, 1), x.shape))
+
+
+def extreme_along(x, dim, keepdim, largest):
+    """(values, indices) of the largest (or smallest) entry along dim, as torch.max(x, dim):
+    values is gathered at the indices, so its gradient goes to the returned index alone (amax
+    splits it among ties)."""
+    xp = backend.xp_of(x.data)
+    if x.ndim == 0:  # PyTorch takes dim 0 or -1 here: the value itself, at index 0
+        return ValuesIndices(reshape(x, ()), Tensor(xp.zeros((), dtype=xp.int64, device=x.data.device)))
+    axis = dim % x.ndim
+    pick = xp.argmax if largest else xp.argmin
+    indices = Tensor(pick(x.data, axis=axis, keepdims=True))
+    values = _gather_sorted(x, axis, indices)
+    if keepdim:
+        return ValuesIndices(values, indices)
+    return ValuesIndices(squeeze(values, axis), Tensor(xp.squeeze(indices.data, axis=axis)))
 
 
 def sort(x, dim=-1, descending=False, stable=False):

@@ -168,17 +168,22 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def max(x, dim=None, keepdim=False):
-    """max(x) is the largest value; max(x, dim) is (values, indices), as in PyTorch."""
+    """max(x) is the largest value (gradient split among ties, as amax); max(x, dim) is
+    (values, indices), as in PyTorch, the gradient going to the returned index alone."""
     if dim is None:
         return amax(x)
-    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+    from minigrad.index_ops import extreme_along  # index_ops builds on this file
+
+    return extreme_along(x, dim, keepdim, largest=True)
 
 
 def min(x, dim=None, keepdim=False):
-    """min(x) is the smallest value; min(x, dim) is (values, indices), as in PyTorch."""
+    """min(x) is the smallest value; min(x, dim) is (values, indices), as max."""
     if dim is None:
         return amin(x)
-    return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
+    from minigrad.index_ops import extreme_along
+
+    return extreme_along(x, dim, keepdim, largest=False)
 
 
 # --------------------------------------------------------------------------- shapes

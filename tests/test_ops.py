@@ -210,6 +210,26 @@ def test_max_with_dim_returns_values_and_indices(device):
     assert x.max().item() == 7.0 and x.min().item() == 0.0
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_max_min_with_dim_send_the_gradient_to_the_returned_index(keep, device):
+    """max(x, dim) as in PyTorch: ties give their whole gradient to the index returned (the
+    first), unlike amax; and a 0-d tensor is its own maximum, at index 0."""
+    data = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]])
+    for name, expected in (("max", [[0, 2, 0], [3, 0, 0]]), ("min", [[2, 0, 0], [0, 3, 0]])):
+        (x,) = on(device, data, requires_grad=True)
+        values, indices = getattr(x, name)(1, keep)
+        (w,) = on(device, np.array([[2.0], [3.0]]) if keep else np.array([2.0, 3.0]))
+        (values * w).sum().backward()
+        np.testing.assert_allclose(mg.tensor(x.grad).numpy(), expected, err_msg=name)
+        assert values.shape == indices.shape == ((2, 1) if keep else (2,))
+        want = [[1], [0]] if name == "max" else [[0], [1]]
+        np.testing.assert_array_equal(indices.numpy().reshape(2, 1), want)
+    (scalar,) = on(device, np.array(4.0), requires_grad=True)
+    value, index = scalar.max(0)
+    value.backward()
+    assert value.item() == 4.0 and index.item() == 0 and float(mg.tensor(scalar.grad).item()) == 1.0
+
+
 def test_reduction_rejects_bad_dim(device):
     (x,) = on(device, np.zeros((2, 3)))
     with pytest.raises(IndexError, match="dim 2 is out of range"):

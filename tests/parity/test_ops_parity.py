@@ -12,6 +12,7 @@ rng = np.random.default_rng(0)
 A = rng.standard_normal((3, 4))
 B = rng.standard_normal((4, 5))
 P = rng.uniform(0.5, 2.0, (3, 4))
+TIES = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, -1.0, -1.0], [0.5, 0.5, 0.5, 0.5]])
 
 CASES = {
     "arith": (lambda a, b: ((a * 2 - b) / (b * b + 1)) ** 2, [A, A.T.copy().T]),
@@ -21,6 +22,7 @@ CASES = {
     "clamp": (lambda a: a.clamp(-0.5, 0.7), [A]),
     "reductions": (lambda a: a.sum(0) + a.mean(0) * a.var(0) + a.amax(0), [A]),
     "reduce_keepdim": (lambda a: a.std(1, keepdim=True) * a, [A]),
+    "max_min_dim_ties": (lambda a: a.max(1)[0] * 2 + a.min(0, keepdim=True)[0].sum(), [TIES]),
     "matmul": (lambda a, b: a @ b, [A, B]),
     "matmul_vector": (lambda a, v: a @ v, [A, B[:, 0].copy()]),
     "shapes": (lambda a: a.reshape(2, 6).T.permute(1, 0).unsqueeze(0).flatten(), [A]),
