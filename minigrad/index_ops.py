@@ -439,7 +439,8 @@ def extreme_along(x, dim, keepdim, largest):
     splits it among ties)."""
     xp = backend.xp_of(x.data)
     if x.ndim == 0:  # PyTorch takes dim 0 or -1 here: the value itself, at index 0
-        return ValuesIndices(reshape(x, ()), Tensor(xp.zeros((), dtype=xp.int64, device=x.data.device)))
+        index = xp.zeros((), dtype=xp.int64, device=x.data.device)
+        return ValuesIndices(reshape(x, ()), Tensor(index))
     axis = dim % x.ndim
     pick = xp.argmax if largest else xp.argmin
     indices = Tensor(pick(x.data, axis=axis, keepdims=True))

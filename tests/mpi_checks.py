@@ -172,7 +172,8 @@ def check_unused_parameter():
 
 def check_partial_backward():
     """A forward without backward is forgotten; a loss that ignores one of the outputs leaves
-    its parameters' gradients unreduced, and the next forward says so."""
+    its parameters' gradients unreduced, and the next forward says so; a second backward
+    through one forward is refused."""
 
     class TwoHeads(nn.Module):
         def __init__(self):
@@ -197,6 +198,22 @@ def check_partial_backward():
         assert "did not reach every parameter" in str(error)
     else:
         raise AssertionError("a partial backward went unnoticed")
+    # a second backward through one forward would add unaveraged gradients: refused
+    model = DDP(nn.Linear(3, 2))
+    loss = model(x).sum()
+    loss.backward(retain_graph=True)
+    try:
+        loss.backward()
+    except RuntimeError as error:
+        assert "second backward through the same forward" in str(error)
+    else:
+        raise AssertionError("a second backward went unnoticed")
+    with model.no_sync():  # a forward under no_sync accumulates, whenever its backward runs
+        out = model(x).sum()
+    out.backward()
+    out = model(x).sum()
+    out.backward()
+    assert_same_on_all_ranks(model)
 
 
 def check_sync_batchnorm():

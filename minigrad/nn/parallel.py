@@ -127,6 +127,7 @@ class DistributedDataParallel(Module):
         self._buckets = _make_buckets(params, bucket_cap_mb * 2**20)
         self._bucket_of = self._index_buckets()
         self._pending = self._started = False
+        self._synced_forward = False  # the last forward armed a reduction
         self._sync_module_state()
         for p in params:
             p.register_post_accumulate_grad_hook(self._grad_ready)
@@ -145,7 +146,8 @@ class DistributedDataParallel(Module):
             for b in self.module.buffers():
                 distributed.broadcast(b, src=0)
         out = self.module(*args, **kwargs)
-        if self._syncing():
+        self._synced_forward = self._syncing()
+        if self._synced_forward:
             self._prepare_reduction(out)
         return out
 
@@ -194,6 +196,12 @@ class DistributedDataParallel(Module):
         if self._pending:
             self._started = True
             self._mark_ready(param)
+        elif self._synced_forward:
+            raise RuntimeError(
+                "DistributedDataParallel: a second backward through the same forward "
+                "(retain_graph=True) would add gradients that are never averaged over the "
+                "ranks: run a new forward for each backward, or sum the losses first"
+            )
 
     def _mark_ready(self, param):
         self._bucket_of[id(param)].ready += 1
