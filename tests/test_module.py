@@ -144,6 +144,19 @@ def test_zero_grad_and_requires_grad():
     assert not any(p.requires_grad for p in net.parameters())
 
 
+def test_zero_grad_keeping_arrays_zeroes_them_in_place():
+    """set_to_none=False keeps each gradient array and fills it with zeros, NaN included."""
+    net = Net()
+    net(minigrad.tensor(np.ones((5, 4), np.float32))).sum().backward()
+    first = next(net.parameters())
+    first.grad[...] = np.nan
+    arrays = [p.grad for p in net.parameters()]
+    net.zero_grad(set_to_none=False)
+    for p, array in zip(net.parameters(), arrays):
+        assert p.grad is array
+        np.testing.assert_array_equal(p.grad, np.zeros_like(array))
+
+
 def test_forward_hook_and_apply():
     net = Net()
     seen = []

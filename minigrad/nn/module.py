@@ -349,12 +349,13 @@ class Module(_ToShortcuts):
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
-        """Forget accumulated gradients: None, or zero arrays with set_to_none=False."""
+        """Forget accumulated gradients: None, or zeros in place with set_to_none=False (as
+        Optimizer.zero_grad; multiplying by 0 would keep a NaN)."""
         for p in self.parameters():
             if p.grad is None or set_to_none:
                 p.grad = None
             else:
-                p.grad = p.grad * 0
+                p.grad[...] = 0
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
