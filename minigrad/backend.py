@@ -58,7 +58,7 @@ def _cupy_namespace():
 
 
 def normalize_device(device):
-    """Return the canonical device string for 'cpu', 'strict', 'cuda', 'cuda:N' (or a Tensor's)."""
+    """Return the canonical device string for 'cpu', 'strict', 'cuda', 'cuda:N' (None: 'cpu')."""
     if device is None:
         return "cpu"
     if not isinstance(device, str):

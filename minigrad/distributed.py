@@ -201,11 +201,12 @@ def _array_of(x, name):
 
 
 def _store(x, result):
-    """Write `result` into x's memory (a Tensor's array is replaced only if it is read-only)."""
+    """Write `result` into x's memory, keeping its layout; only a Tensor's read-only NumPy
+    array (one that wraps memory it may not write) is replaced by a new one."""
     target = _array_of(x, "store")
     if isinstance(target, np.ndarray) and target.flags.writeable:
         np.copyto(target, result)
-    elif isinstance(x, Tensor):
+    elif isinstance(target, np.ndarray) and isinstance(x, Tensor):
         x.data = backend.to_device(result, x.device, dtype=x.dtype)
     else:
         target[...] = backend.to_device(result, backend.device_of(target))

@@ -368,7 +368,7 @@ class Module(_ToShortcuts):
 
         The Parameter objects stay the same, so an optimizer built before to() keeps working.
         dtype casts float tensors only (an int step counter stays an int), as in PyTorch.
-        cpu(), cuda(), float() and double() call it (see tensor._ToShortcuts)."""
+        cpu(), cuda(), float() and double() call it (see tensor_methods._ToShortcuts)."""
         if _is_dtype_name(device) and dtype is None:
             device, dtype = None, device
         if dtype is not None:
