@@ -1,7 +1,8 @@
 """minigrad: a from-scratch deep-learning engine on NumPy (CPU) and CuPy (GPU).
 
-Read in this order: backend.py, tensor.py, ops.py, functional/, nn/, optim/, data/, train.py;
-the fast layer (fast/) last.
+Read in this order (README.md's Reading order has every file): backend.py, tensor.py,
+creation.py, ops.py, shape_ops.py, index_ops.py, inplace.py, functional/, autograd/, nn/,
+optim/, data/, distributed.py, train.py; the fast layer (fast/) last.
 
 Process-wide setting applied on import: glibc's malloc keeps freed blocks up to 256 MiB for
 reuse (fast.memory.keep_freed_memory), since a training step frees and re-allocates the same

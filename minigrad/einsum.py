@@ -1,5 +1,5 @@
 """einsum: Einstein summation over labelled axes, differentiable in every operand.
-Read ops.py first (matmul is the two-operand case); index_ops.py comes next.
+Read index_ops.py before this file (matmul is the two-operand case); inplace.py next.
 
 The gradient of one operand is itself an einsum: the upstream gradient contracted with the
 other operands, labelled back to that operand's letters.

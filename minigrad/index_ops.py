@@ -1,6 +1,6 @@
 """Indexing: x[index], gather/scatter along a dim, masked_fill, index_put (the value of
-`x[index] = v`), argsort/sort/topk. Read shape_ops.py first; inplace.py next (it turns
-index_put, masked_fill and scatter into in-place updates).
+`x[index] = v`), argsort/sort/topk. Read shape_ops.py first; einsum.py next, then inplace.py
+(it turns index_put, masked_fill and scatter into in-place updates).
 """
 
 import builtins

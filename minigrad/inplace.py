@@ -1,5 +1,5 @@
 """In-place updates, PyTorch's rules: x.add_(y), x -= y, x[i] = v, masked_fill_, copy_, ...
-Read tensor.py (the version counter) and index_ops.py first; nn/ comes next.
+Read tensor.py (the version counter) and index_ops.py first; functional/ comes next.
 
 Each update is its out-of-place op (x + y, index_put, masked_fill) applied to x, then handled
 by one routine, _update:

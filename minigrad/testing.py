@@ -1,6 +1,7 @@
 """Hypothesis strategies for testing layers (yours and minigrad's), plus test profiles.
 Inputs are valid BY CONSTRUCTION: hypothesis shrinks towards 0 and towards repeated values,
 exactly onto kinks and ties, so filtering with assume() would test the wrong thing.
+Read gradcheck.py before this file; progress.py and train.py come next.
 
     import minigrad.testing as mt
     @given(x=mt.arrays(mt.shapes(max_dims=3), kinks=(0.0,)))
@@ -135,10 +136,6 @@ def dropout_masks(shape, p=None):
 
 
 # --------------------------------------------------------------------------- layer configs
-
-
-def _out_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 @st.composite

@@ -1,5 +1,6 @@
 """autograd.functional: derivatives of a whole function at a point, PyTorch's names and semantics:
-vjp, jvp, vhp, hvp, jacobian, hessian. Read autograd/__init__.py (grad) and graph.py first.
+vjp, jvp, vhp, hvp, jacobian, hessian. Read autograd/__init__.py (grad) and graph.py first;
+nn/ comes next.
 
 Each is autograd.grad applied once or twice: a second derivative differentiates a first one
 that was built with create_graph=True. `inputs` is a Tensor or a tuple of Tensors, and each

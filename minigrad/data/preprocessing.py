@@ -1,5 +1,6 @@
 """Preprocessing fitted on a whole dataset, on the host: channel statistics, mean image, PCA/ZCA.
 Read transforms.py before this file; these run once before training, not per batch.
+distributed.py comes next.
 
 All functions take NumPy arrays of shape (N, ...) with samples on the first axis.
 """

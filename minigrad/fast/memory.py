@@ -1,5 +1,5 @@
 """Host memory: keep freed blocks in the C allocator for reuse. minigrad/__init__.py applies it
-on import (unless $MINIGRAD_KEEP_FREED_MEMORY is 0). Read arrays.py next.
+on import (unless $MINIGRAD_KEEP_FREED_MEMORY is 0). Read threads.py next.
 """
 
 import ctypes

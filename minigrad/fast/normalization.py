@@ -1,5 +1,6 @@
 """The fast normalisation behind F.batch_norm, F.instance_norm, F.layer_norm, F.group_norm and
-F.rms_norm: one fused Function with per-channel passes over channels-last memory. Read last.
+F.rms_norm: one fused Function with per-channel passes over channels-last memory. Read
+pooling.py first; recurrent.py, the last file, next.
 
 The math is functional/normalization.py's normalize_reference: x̂ = (x - mean)·r,
 r = 1/sqrt(var + eps), y = x̂·w + b, with the textbook backward (ĝ = dout·w, M values a group)

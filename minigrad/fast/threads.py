@@ -1,6 +1,6 @@
 """BLAS threads: how many threads NumPy's OpenBLAS runs a GEMM on. Processes that share the
 cores (DDP ranks, search trials) each take their share; distributed.py and tune.py set it.
-Read last, with the rest of fast/.
+Read memory.py first; arrays.py next.
 
 Measured gain: 2 ranks x 1 thread = 1.49x one process x 2 threads on the main example's model
 (benchmarks/ddp.py; benchmarks/README.md, data parallelism).

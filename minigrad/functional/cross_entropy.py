@@ -1,6 +1,6 @@
 """NLL and cross-entropy with PyTorch's semantics: class-id targets (ignore_index, per-class
 weights, label smoothing) or class probabilities; the textbook cross_entropy_reference next to
-the fused CrossEntropy. Read losses.py first (its argument checks) and nn/losses.py after it.
+the fused CrossEntropy. Read losses.py first (its argument checks); linear.py next.
 
 "mean" divides the summed loss by the summed weights of the targets that are not ignored, as
 PyTorch does. backward(create_graph=True) differentiates the fused op through its reference

@@ -1,5 +1,6 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural
 Network"): a student learns from a teacher's softened outputs. nn.DistillationLoss wraps it.
+It ends functional/; autograd/ comes next.
 
 With temperature T, p = softmax(logits / T) spreads the teacher's belief over the wrong
 classes ("a 2 looks a bit like a 7"), the dark knowledge hard labels lack:

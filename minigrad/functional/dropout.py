@@ -1,5 +1,5 @@
 """Dropout and noise: inverted dropout, channel dropout (1d/2d), drop-connect on weights, alpha
-dropout for SELU networks and additive Gaussian noise. Read nn/dropout.py next for the modules.
+dropout for SELU networks and additive Gaussian noise. Read patches.py next.
 
 All of them are the identity in eval mode and keep the expectation of each unit in training.
 Each takes an explicit mask= (or noise=) so that tests can fix the randomness and gradcheck

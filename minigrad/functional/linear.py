@@ -1,6 +1,6 @@
 """F.linear (the fully connected layer as one fused op), F.embedding (a row lookup) and
 F.one_hot, each fused op after its textbook reference (what backward(create_graph=True)
-differentiates). Read nn/layers.py next for the Linear and Embedding modules.
+differentiates). Read windows.py next (nn/layers.py holds the Linear and Embedding modules).
 """
 
 import math

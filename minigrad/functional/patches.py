@@ -1,6 +1,6 @@
 """F.pad (constant, reflect, replicate, circular), F.unfold (sliding patches as columns, the
 im2col of a convolution) and F.fold (its adjoint: columns summed back into an image).
-Read conv.py first; nn/ comes next.
+Read conv.py first; resize.py next.
 
 unfold's columns are ordered as PyTorch's: row c*KH*KW + i*KW + j of the (B, C*KH*KW, L)
 result holds channel c at kernel offset (i, j) for every one of the L = OH*OW windows.

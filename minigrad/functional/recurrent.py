@@ -1,7 +1,7 @@
 """Recurrent cells as textbook math on minigrad's primitives: the RNN (tanh/relu), LSTM and GRU
 updates, the cells behind nn.RNNCell/LSTMCell/GRUCell, and one layer's loop over time.
-Read nn/recurrent.py next for the layers (fast/recurrent.py, read last, fuses the same loop
-with backprop through time by hand).
+Read distillation.py next; nn/recurrent.py holds the layers (fast/recurrent.py, read last,
+fuses the same loop with backprop through time by hand).
 
 Every cell splits its work as PyTorch does: gi = x @ w_ih^T + b_ih and gh = h @ w_hh^T + b_hh,
 then gate math on (gi, gh). A layer computes gi for ALL its time steps with one GEMM before

@@ -1,6 +1,6 @@
 """Resizing: interpolate (nearest, nearest-exact, linear, bilinear) on (N, C, L) and (N, C, H, W)
-batches, as torch.nn.functional.interpolate. Read pooling.py first; nn/upsampling.py and
-data/transforms.py (RandomResizedCrop) use it.
+batches, as torch.nn.functional.interpolate. Read pooling.py first; recurrent.py next.
+nn/upsampling.py and data/transforms.py (RandomResizedCrop) use it.
 
 Resizing is linear and separable. Along each spatial axis, output position o reads one input
 position (nearest) or blends two (linear) with weights that depend only on the sizes, so one

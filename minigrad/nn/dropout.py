@@ -1,5 +1,5 @@
 """Dropout and noise layers: Dropout, Dropout1d/2d, AlphaDropout, FeatureAlphaDropout, DropConnect
-(wraps a Linear) and GaussianNoise. The math is in functional/dropout.py; read nn/init.py next.
+(wraps a Linear) and GaussianNoise. The math is in functional/dropout.py; read recurrent.py next.
 
 Each is the identity in eval mode (model.eval()) and random in training (model.train()).
 forward takes an optional mask= (noise= for GaussianNoise) to fix the randomness in tests.

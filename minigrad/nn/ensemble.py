@@ -1,5 +1,5 @@
 """Ensemble: the averaged prediction of separately trained models. Read nn/distillation.py
-before it; optim/swa_utils.py holds the one-run variants (SWA, snapshot ensembles).
+before it; optim/ comes next; its swa_utils.py holds the one-run variants (SWA, snapshots).
 """
 
 from minigrad.functional.activations import softmax

@@ -1,6 +1,6 @@
 """Weight initialisers with PyTorch's names, fan conventions and gains (nn.init.xavier_uniform_).
 Each fills tensor.data in place from the seeded generator and returns the tensor; lsuv_ last
-scales a whole model's layers on a data batch. Read layers.py next.
+scales a whole model's layers on a data batch. Read normalization.py next.
 
 Why scale matters: a layer y = W x with n inputs of unit variance gives y a variance of
 n * Var(W). Keeping that near 1 through depth keeps signals and gradients from vanishing or

@@ -1,6 +1,6 @@
 """Layers that own weights or reshape: Identity, Flatten, Unflatten, Linear, Embedding, Maxout,
 Conv1d/Conv2d/ConvTranspose2d and the pools, with PyTorch's arguments, layouts and default init.
-Read activations.py and normalization.py next.
+Read containers.py first; activations.py next.
 """
 
 import math

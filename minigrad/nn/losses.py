@@ -1,5 +1,5 @@
 """Loss layers: Module wrappers of functional/losses.py and cross_entropy.py with PyTorch's names
-and arguments.
+and arguments. Read activations.py first; init.py next.
 Class weights and pos_weight are buffers, so .to(device) moves them and state_dict saves them.
 """
 

@@ -1,5 +1,5 @@
 """SyncBatchNorm: batch norm whose batch is the global batch of all ranks, not each rank's share.
-Read nn/parallel.py before this file; data/ (DistributedSampler) comes next.
+Read nn/parallel.py before this file; gradcheck.py comes next.
 
 With 4 ranks of 32 images, plain BatchNorm normalises each rank's 32 images by their own
 mean and variance; SyncBatchNorm sums the per-channel statistics over the ranks first, so

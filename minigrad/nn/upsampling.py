@@ -1,5 +1,5 @@
 """Upsample (and PyTorch's two fixed-mode aliases): F.interpolate as a layer with no weights.
-Read functional/resize.py first.
+Read functional/resize.py first; nn/utils/clip.py next.
 """
 
 from minigrad import functional as F  # noqa: N812

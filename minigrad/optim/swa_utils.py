@@ -1,5 +1,6 @@
 """Weight averaging and ensembles of one run: AveragedModel (SWA, EMA/Polyak averaging), SWALR,
-update_bn and SnapshotEnsemble. Read lr_finder.py before this file; it ends the optim package.
+update_bn and SnapshotEnsemble. Read lr_finder.py before this file; it ends the optim package
+(data/ comes next).
 """
 
 import copy

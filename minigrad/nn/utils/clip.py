@@ -1,5 +1,5 @@
 """Gradient clipping and regularisation helpers that act on parameters between backward and step:
-clip_grad_norm_, clip_grad_value_, max_norm_, l1_penalty, GradientNoise. Read optim/ next.
+clip_grad_norm_, clip_grad_value_, max_norm_, l1_penalty, GradientNoise. Read parametrize.py next.
 
 All of them work on raw arrays with the parameters' namespace and never synchronise with the
 host: a clip factor is applied with xp.clip even when it is 1, instead of asking `if norm > c`.

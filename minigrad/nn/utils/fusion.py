@@ -1,5 +1,5 @@
 """Folding an inference-mode BatchNorm into the conv or linear layer before it (PyTorch's
-torch.nn.utils.fusion names). Read parametrize.py next.
+torch.nn.utils.fusion names). Read nn/distillation.py next.
 
 In eval mode BatchNorm is an affine map per channel c with frozen statistics:
 
