@@ -218,6 +218,22 @@ def test_sync_batchnorm_function_in_a_world_of_one(data, affine, device):
     gradcheck(fn, [x], params=leaves, device=device)
 
 
+def test_sum_over_ranks_in_a_world_of_one_and_its_limits():
+    """The reduce hook SyncBatchNorm gives Normalize: in a world of one it returns its inputs
+    (a Python count included) in the first array's dtype; Normalize refuses it for layer norm,
+    whose statistics are not per channel, before any collective."""
+    from minigrad.fast.normalization import Normalize
+    from minigrad.nn.sync_batchnorm import _sum_over_ranks
+
+    sums, count = _sum_over_ranks(np.arange(3, dtype=np.float32).reshape(1, 3, 1), 7)
+    np.testing.assert_array_equal(sums, [[[0], [1], [2]]])
+    assert sums.dtype == np.float32 and count.dtype == np.float32 and float(count) == 7.0
+    x = mg.randn(2, 3, 4)
+    config = dict(view=(2, 3, 4), axes=(2,), param_shape=(4,), eps=1e-5)
+    with pytest.raises(ValueError, match="reduce needs per-channel statistics"):
+        Normalize.apply(x, mg.ones(4), None, reduce=_sum_over_ranks, **config)
+
+
 def test_convert_sync_batchnorm_keeps_parameters_and_statistics():
     mg.seed(0)
     inner = nn.Sequential(nn.Linear(27, 4), nn.BatchNorm1d(4))
