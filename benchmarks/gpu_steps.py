@@ -73,6 +73,7 @@ def info(out):
     versions.update(_torch_info())
     Path(out, "info.json").write_text(json.dumps(versions, indent=1) + "\n")
     print(json.dumps(versions, indent=1))
+    print(", ".join(f"{key} {value}" for key, value in versions.items()))
 
 
 # --------------------------------------------------------------------------- host reads, memory
@@ -249,7 +250,8 @@ def _steps(out):
     path = Path(out, "steps.tsv")
     if not path.exists():
         return []
-    return [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
+    return sorted(rows, key=lambda row: row[0])  # 0a, 0b, 1, ..., 5: the run order differs
 
 
 def report(out):
