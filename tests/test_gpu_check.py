@@ -80,3 +80,41 @@ def test_gpu_check_script_dry_run_skips_every_gpu_part(tmp_path):
         line = next(line for line in report.splitlines() if line.startswith(f"| {step}"))
         assert "| skip |" in line and "skipped: no CUDA GPU" in line
     assert "| 0b. versions | pass |" in report
+
+
+NCCL_WITH_HOST_FAKES = """
+import sys
+import numpy as np
+from minigrad import backend
+from benchmarks import gpu_steps
+calls = []
+
+def all_reduce(communicator, a, op, size):
+    calls.append(op)
+    if op == "avg":
+        a /= size
+
+backend.nccl_communicator = lambda broadcast_bytes, rank, size: object()
+backend.nccl_all_reduce = all_reduce
+backend.cuda_synchronize = lambda device: None
+code = gpu_steps.nccl(sys.argv[1], device="cpu")
+print(code, len(calls))
+"""
+
+
+def test_nccl_step_logic_runs_on_the_host_with_fake_collectives(tmp_path):
+    """The NCCL step's own code (buckets, the process group alone, DDP) on cpu, with the two
+    NCCL calls replaced by host fakes; in a subprocess, as MPI may start in it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", NCCL_WITH_HOST_FAKES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    code, calls = done.stdout.split()[-2:]
+    assert code == "0" and int(calls) >= 4, done.stdout  # sum, avg, max, one per bucket
+    report = (tmp_path / "nccl.md").read_text()
+    assert report.count("= True") == 4 and "FAILED" not in report, report
