@@ -15,7 +15,7 @@
 #
 # Exit status 0 means report.md was written; each step's result is in it.
 # Settings: PYTHON (python3), GPU_CHECK_WHEELS (.whl), GPU_CHECK_SITE (/tmp/site),
-# GPU_CHECK_BUDGET (seconds, 480), GPU_CHECK_CPU_PARTS (1), GPU_CHECK_WORKERS (8).
+# GPU_CHECK_BUDGET (seconds, 420), GPU_CHECK_CPU_PARTS (1), GPU_CHECK_WORKERS (8).
 set -u
 
 OUT=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR}
@@ -26,7 +26,7 @@ cd "$ROOT" || exit 2
 PY=${PYTHON:-python3}
 WHEELS=${GPU_CHECK_WHEELS:-.whl}
 SITE=${GPU_CHECK_SITE:-/tmp/site}
-BUDGET=${GPU_CHECK_BUDGET:-480}
+BUDGET=${GPU_CHECK_BUDGET:-420}
 CPU_PARTS=${GPU_CHECK_CPU_PARTS:-1}
 WORKERS=${GPU_CHECK_WORKERS:-8}
 RESERVE=20 # seconds kept for the report
@@ -76,9 +76,14 @@ skip_step() { # number name reason
 say "GPU check in $ROOT -> $OUT (budget ${BUDGET}s)"
 
 # ----- 0a: what the image lacks, from wheels carried along (never from the network)
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
+if compgen -G "$WHEELS/*.whl" >/dev/null && "$PY" -m pip --version >/dev/null 2>&1; then
     run_step 0a "install wheels" 120 install.log "$PY" -m pip install -q --no-index --no-deps \
         --no-compile --upgrade --target "$SITE" "$WHEELS"/*.whl
+elif compgen -G "$WHEELS/*.whl" >/dev/null; then
+    # an environment without pip: a pure-Python wheel installs by unzipping it onto the path
+    run_step 0a "install wheels (no pip: unzipped)" 60 install.log "$PY" -c \
+        "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+        "$SITE" "$WHEELS"/*.whl
 else
     skip_step 0a "install wheels" "no wheels in $WHEELS/ (benchmarks/gpu_wheels.sh fetches them)"
 fi
@@ -86,7 +91,7 @@ export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # ----- 0b: versions; is there a GPU at all?
 run_step 0b "versions" 60 info.log "$PY" -m benchmarks.gpu_steps info "$OUT"
-if "$PY" -m benchmarks.gpu_steps has-gpu; then GPU=1; else GPU=0; fi
+if timeout 60 "$PY" -m benchmarks.gpu_steps has-gpu; then GPU=1; else GPU=0; fi
 NO_GPU="skipped: no CUDA GPU"
 say "CUDA GPU usable: $([ $GPU = 1 ] && echo yes || echo "no ($NO_GPU)")"
 

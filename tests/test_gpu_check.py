@@ -118,3 +118,19 @@ def test_nccl_step_logic_runs_on_the_host_with_fake_collectives(tmp_path):
     assert code == "0" and int(calls) >= 4, done.stdout  # sum, avg, max, one per bucket
     report = (tmp_path / "nccl.md").read_text()
     assert report.count("= True") == 4 and "FAILED" not in report, report
+
+
+def test_throughput_table_and_targets():
+    from benchmarks import gpu_throughput as gt
+
+    results = [("mnist", 128, 6000.0, 10000.0, None), ("cifar", 128, 3000.0, 4000.0, 250.0)]
+    table = gt.markdown(results)
+    assert "| examples/train_mnist.py make_model | 128 | 6,000 | 10,000 | 0.60 | - | - |" in table
+    assert (
+        "| examples/train_cifar10.py make_model | 128 | 3,000 | 4,000 | 0.75 | 250 | 12.0 |"
+        in table
+    )
+    assert gt.targets_met(results)
+    assert not gt.targets_met([("mlp", 128, 4000.0, 10000.0, None)])  # 0.4x PyTorch
+    assert not gt.targets_met([("cifar", 128, 3000.0, None, 400.0)])  # 7.5x its CPU
+    assert gt.targets_met([("mlp", 128, 4000.0, None, None)])  # nothing to compare with
