@@ -77,7 +77,8 @@ say "GPU check in $ROOT -> $OUT (budget ${BUDGET}s)"
 
 # ----- 0a: what the image lacks, from wheels carried along (never from the network)
 if compgen -G "$WHEELS/*.whl" >/dev/null && "$PY" -m pip --version >/dev/null 2>&1; then
-    run_step 0a "install wheels" 120 install.log "$PY" -m pip install -q --no-index --no-deps \
+    run_step 0a "install wheels" 120 install.log env PIP_ROOT_USER_ACTION=ignore \
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q --no-index --no-deps \
         --no-compile --upgrade --target "$SITE" "$WHEELS"/*.whl
 elif compgen -G "$WHEELS/*.whl" >/dev/null; then
     # an environment without pip: a pure-Python wheel installs by unzipping it onto the path
