@@ -134,13 +134,19 @@ fi
 
 # ----- 1: the suite's device-parametrised tests on cuda, with what is left of the budget
 if [ $GPU = 1 ]; then
-    PARALLEL=()
+    SUITE_ARGS=()
     if "$PY" -c "import xdist" 2>/dev/null; then
-        PARALLEL=(-n "$WORKERS")
-        if [ -n "$AUTOLOAD_OFF" ]; then PARALLEL=(-p xdist.plugin "${PARALLEL[@]}"); fi
+        SUITE_ARGS=(-n "$WORKERS")
+        if [ -n "$AUTOLOAD_OFF" ]; then SUITE_ARGS=(-p xdist.plugin "${SUITE_ARGS[@]}"); fi
+    fi
+    # pytest-timeout's --session-timeout ends the run in time to print its summary
+    LEFT=$((BUDGET - RESERVE - (SECONDS - START)))
+    if "$PY" -m pytest --help 2>/dev/null | grep -q -- --session-timeout; then
+        SUITE_ARGS+=(--session-timeout $((LEFT > 90 ? LEFT - 30 : 60)))
     fi
     run_step 1 "test suite on cuda (-k cuda)" 600 suite.log env MINIGRAD_TEST_DEVICES=cuda \
-        HYPOTHESIS_PROFILE=ci CUPY_TF32=0 "${PYTEST[@]}" "${PARALLEL[@]}" -k cuda tests
+        HYPOTHESIS_PROFILE=ci CUPY_TF32=0 "${PYTEST[@]}" ${SUITE_ARGS[@]+"${SUITE_ARGS[@]}"} \
+        --durations 15 --junitxml "$OUT/suite.xml" -k cuda tests
 else
     skip_step 1 "test suite on cuda" "$NO_GPU"
 fi

@@ -26,6 +26,7 @@ import minigrad
 import minigrad.distributed as dist
 import minigrad.functional as F
 from benchmarks import gpu_throughput
+from benchmarks.timing import torch_or_none
 from minigrad import backend
 from minigrad.nn import parallel
 
@@ -142,11 +143,10 @@ def syncs(out, device="cuda", steps=100, batch=128):
 def throughput(out, rounds=5, steps=10, device="cuda", torch_device="cuda", scale=1):
     """The Markdown table of gpu_throughput.measure; exit 1 when a target is missed."""
     _skip_without_gpu(out, "throughput", device)
-    torch = gpu_throughput.cuda_torch() if torch_device.startswith("cuda") else None
-    if not torch_device.startswith("cuda"):
-        from benchmarks.timing import torch_or_none
-
-        torch = torch_or_none()
+    if torch_device.startswith("cuda"):
+        torch = gpu_throughput.cuda_torch()
+    else:
+        torch = torch_or_none()  # a dry run on the CPU
     results = gpu_throughput.measure(device, torch, torch_device, rounds, steps, scale)
     table = gpu_throughput.markdown(results, device)
     note = "" if torch is not None else "PyTorch with CUDA not available: its column is empty\n"
