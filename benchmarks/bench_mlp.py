@@ -71,8 +71,14 @@ def minigrad_forward(params, x):
     return h
 
 
-def minigrad_params(layers):
-    return [(mg.tensor(w, requires_grad=True), mg.tensor(b, requires_grad=True)) for w, b in layers]
+def minigrad_params(layers, device="cpu"):
+    return [
+        (
+            mg.tensor(w, device=device, requires_grad=True),
+            mg.tensor(b, device=device, requires_grad=True),
+        )
+        for w, b in layers
+    ]
 
 
 def minigrad_inference(layers, x):
@@ -86,9 +92,9 @@ def minigrad_inference(layers, x):
     return infer
 
 
-def minigrad_setup(layers, x, y):
-    params = minigrad_params(layers)
-    xt, yt = mg.tensor(x), mg.tensor(y)
+def minigrad_setup(layers, x, y, device="cpu"):
+    params = minigrad_params(layers, device)
+    xt, yt = mg.tensor(x, device=device), mg.tensor(y, device=device)
 
     def step():
         loss = F.cross_entropy(minigrad_forward(params, xt), yt)
@@ -128,10 +134,10 @@ def torch_inference(torch, layers, x):
     return infer
 
 
-def torch_setup(torch, layers, x, y):
-    net = torch_net(torch, layers)
+def torch_setup(torch, layers, x, y, device="cpu"):
+    net = torch_net(torch, layers).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def step():
         opt.zero_grad()

@@ -345,6 +345,36 @@ def set_rng_state(state):
     host_rng().bit_generator.state = state["host"]
 
 
+# --------------------------------------------------------------------------- GPU measurements
+# benchmarks/gpu_steps.py reads these; nothing in the engine calls them.
+
+
+def cuda_synchronize(device="cuda"):
+    """Wait until every kernel queued on GPU `device` has finished (before reading a clock)."""
+    device = normalize_device(device)
+    _cupy().cuda.Device(int(device[5:])).synchronize()
+
+
+def cuda_memory_used():
+    """Bytes CuPy's default memory pool has handed out and not had back (live arrays)."""
+    return _cupy().get_default_memory_pool().used_bytes()
+
+
+def cuda_versions(device="cuda"):
+    """{"device", "cupy", "driver", "runtime"} of GPU `device`: its name and the versions that
+    CuPy sees (CUDA versions as integers, e.g. 13000 for 13.0)."""
+    device = normalize_device(device)
+    cupy = _cupy()
+    properties = cupy.cuda.runtime.getDeviceProperties(int(device[5:]))
+    name = properties["name"]
+    return {
+        "device": name.decode() if isinstance(name, bytes) else str(name),
+        "cupy": cupy.__version__,
+        "driver": cupy.cuda.runtime.driverGetVersion(),
+        "runtime": cupy.cuda.runtime.runtimeGetVersion(),
+    }
+
+
 # --------------------------------------------------------------------------- several processes
 # distributed.py runs one process per core or GPU; NCCL's collectives for CuPy arrays are the
 # part that depends on the array library (BLAS threads per process: fast/threads.py).
