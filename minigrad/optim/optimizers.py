@@ -56,6 +56,19 @@ def _direction(p, group):
     return g
 
 
+def _rms(v, bias_correction2, eps):
+    """σ = √v / √(1 − β₂ᵗ) + ε, the per-coordinate scale an Adam-family step divides by."""
+    sigma = backend.xp_of(v).sqrt(v)
+    sigma /= math.sqrt(bias_correction2)
+    sigma += eps
+    return sigma
+
+
+def _options(arguments):
+    """A constructor's arguments, from locals(), as the defaults of every param group."""
+    return {k: v for k, v in arguments.items() if k not in ("self", "params", "__class__")}
+
+
 def _copy_state_value(value, like):
     """A state value moved to the device of array `like`; float arrays take its dtype."""
     if not backend.is_array(value):
@@ -220,15 +233,7 @@ class SGD(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -274,15 +279,7 @@ class Adagrad(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -320,16 +317,7 @@ class RMSprop(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -372,8 +360,7 @@ class Adadelta(Optimizer):
     Δ = √(u + ε) / √(v + ε) · g;   u ← ρu + (1 − ρ)Δ²;   p ← p − ηΔ"""
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -424,15 +411,8 @@ class Adam(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        betas = tuple(betas)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -458,17 +438,13 @@ class Adam(Optimizer):
         return state["step"]
 
     def _update(self, p, g, state, group):
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         v = state["exp_avg_sq"]
         if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1.0 - beta2**t)
-        denom += group["eps"]
-        step_size = group["lr"] / (1.0 - beta1**t)
-        p.data -= step_size * (state["exp_avg"] / denom)
+            v = state["max_exp_avg_sq"] = backend.xp_of(g).maximum(state["max_exp_avg_sq"], v)
+        sigma = _rms(v, 1.0 - beta2**t, group["eps"])
+        p.data -= group["lr"] / (1.0 - beta1**t) * (state["exp_avg"] / sigma)
 
 
 class AdamW(Adam):
@@ -504,11 +480,8 @@ class Adamax(Adam):
     def __init__(
         self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=False
     ):
-        Optimizer.__init__(
-            self,
-            params,
-            dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize),
-        )
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _init_state(self, p, state, group):
         state["exp_avg"] = _zeros_like(p.data)
@@ -546,16 +519,8 @@ class NAdam(Adam):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        Optimizer.__init__(self, params, defaults)
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -567,7 +532,6 @@ class NAdam(Adam):
 
     def _update(self, p, g, state, group):
         lr = group["lr"]
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         psi = group["momentum_decay"]
@@ -575,10 +539,9 @@ class NAdam(Adam):
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         state["mu_product"] *= mu
         mu_product = state["mu_product"]
-        denom = xp.sqrt(state["exp_avg_sq"] / (1.0 - beta2**t))
-        denom += group["eps"]
-        p.data -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
-        p.data -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom)
+        sigma = _rms(state["exp_avg_sq"], 1.0 - beta2**t, group["eps"])
+        p.data -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / sigma)
+        p.data -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / sigma)
 
 
 class RAdam(Adam):
@@ -601,30 +564,21 @@ class RAdam(Adam):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        Optimizer.__init__(self, params, defaults)
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _update(self, p, g, state, group):
-        lr = group["lr"]
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         bias_correction2 = 1.0 - beta2**t
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
         rho_t = rho_inf - 2.0 * t * beta2**t / bias_correction2
-        step_size = lr / (1.0 - beta1**t)
+        step_size = group["lr"] / (1.0 - beta1**t)
         if rho_t <= 5.0:
             p.data -= step_size * state["exp_avg"]
             return
         rect = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-        denom = xp.sqrt(state["exp_avg_sq"])
-        denom += group["eps"]
+        # ε is added to √v before the bias correction: rectified, as the paper and PyTorch do
+        sigma = _rms(state["exp_avg_sq"], 1.0, group["eps"])
         scale = step_size * math.sqrt(rect) * math.sqrt(bias_correction2)
-        p.data -= scale * (state["exp_avg"] / denom)
+        p.data -= scale * (state["exp_avg"] / sigma)
