@@ -24,6 +24,7 @@ from minigrad.checkpoints import (  # noqa: F401  (minigrad.train.* keeps workin
     save_checkpoint,
 )
 from minigrad.functional.cross_entropy import check_class_ids
+from minigrad.nn.module import copy_state_dict
 from minigrad.progress import progress
 from minigrad.tensor import Tensor, no_grad
 
@@ -55,11 +56,6 @@ def _check_logits(name, logits, targets):
             f"{tuple(logits.shape)}, got {tuple(targets.shape)}"
         )
     return logits, targets
-
-
-def _copy_state(state):
-    """A snapshot of a state dict: every array copied on its own device."""
-    return {k: backend.xp_of(v).asarray(v, copy=True) for k, v in state.items()}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -219,7 +215,7 @@ class EarlyStopping:
             self.best_epoch = self.epoch
             self.bad_epochs = 0
             if self.restore_best_weights and model is not None:
-                self.best_state = _copy_state(model.state_dict())
+                self.best_state = copy_state_dict(model.state_dict())
             return False
         self.bad_epochs += 1
         return self.bad_epochs > self.patience

@@ -473,6 +473,12 @@ def training_mode(model, training):
             object.__setattr__(module, "training", mode)
 
 
+def copy_state_dict(state):
+    """A snapshot of a state dict: every array copied on its own device (state_dict() hands
+    out the live arrays, which the next optimizer step changes)."""
+    return {k: backend.xp_of(v).asarray(v, copy=True) for k, v in state.items()}
+
+
 def _move(t, device, dtype):
     """Replace t.data (and t.grad) by a copy on `device` with `dtype`, in place."""
     if dtype is not None and not t.dtype.startswith("float"):
