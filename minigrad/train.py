@@ -36,7 +36,7 @@ def _array(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _host(x):
+def to_numpy(x):
     """A Tensor, backend array, list or number as a host NumPy array (a host sync)."""
     x = _array(x)
     if backend.is_array(x):
@@ -89,8 +89,8 @@ def confusion_matrix(preds, targets, num_classes):
     """(num_classes, num_classes) int64 host array: row = true class, column = prediction.
 
     preds are class indices (B,) or logits (B, C), whose argmax is taken."""
-    preds = _host(preds)
-    targets = _host(targets).astype(np.int64).reshape(-1)
+    preds = to_numpy(preds)
+    targets = to_numpy(targets).astype(np.int64).reshape(-1)
     if preds.ndim == 2:
         preds = preds.argmax(axis=1)
     preds = preds.astype(np.int64).reshape(-1)
@@ -130,7 +130,7 @@ class RunningAverage:
         average over all ranks' samples. Every rank must call it; a no-op in a world of one."""
         if distributed.get_world_size() == 1:
             return
-        sums = np.array([float(_host(self.total)) if self.count else 0.0, self.count])
+        sums = np.array([float(to_numpy(self.total)) if self.count else 0.0, self.count])
         distributed.all_reduce(sums, "sum")
         self.total, self.count = float(sums[0]), int(sums[1])
 
@@ -138,7 +138,7 @@ class RunningAverage:
         """The average so far as a Python float (NaN before the first update); a host sync."""
         if self.count == 0:
             return math.nan
-        return float(_host(self.total)) / self.count
+        return float(to_numpy(self.total)) / self.count
 
 
 class MetricTracker:
@@ -208,7 +208,7 @@ class EarlyStopping:
 
     def step(self, metric, model=None):
         """Record this epoch's metric; returns True when training should stop."""
-        metric = float(_host(metric))
+        metric = float(to_numpy(metric))
         self.epoch += 1
         if self._improved(metric):
             self.best = metric
