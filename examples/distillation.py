@@ -31,7 +31,7 @@ import argparse
 import time
 
 import numpy as np
-from train_mnist import STATS, load_data, make_model  # examples/train_mnist.py
+from train_mnist import STATS, add_limit_options, load_data, make_model  # train_mnist.py
 
 import minigrad as mg
 import minigrad.functional as F
@@ -98,9 +98,7 @@ def parse_args():
     p.add_argument("--width", type=int, default=8, help="the student's first conv width")
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the distillation term")
-    p.add_argument("--limit", type=int, default=None, help="train on only N images")
-    p.add_argument("--test-limit", type=int, default=None, help="test on only N images")
-    p.add_argument("--seed", type=int, default=0)
+    add_limit_options(p)
     return p.parse_args()
 
 

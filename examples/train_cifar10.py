@@ -25,7 +25,13 @@ import sys
 import time
 
 import numpy as np
-from train_mnist import data_parallel, say, split_loaders  # examples/train_mnist.py
+from train_mnist import (  # examples/train_mnist.py
+    add_run_options,
+    data_parallel,
+    print_epoch,
+    say,
+    split_loaders,
+)
 
 import minigrad as mg
 import minigrad.distributed as dist
@@ -140,12 +146,7 @@ def parse_args():
     parser.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
-    parser.add_argument("--log", default=None, help="write a CSV training log here")
-    parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
-    parser.add_argument(
-        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
-    )
+    add_run_options(parser)
     args = parser.parse_args()
     if args.lr is None:
         args.lr = 0.1 if args.optimizer == "sgd" else 2e-3
@@ -185,16 +186,10 @@ def main():
         scheduler=scheduler,
         scheduler_per_batch=args.schedule == "onecycle",
         clip_grad_norm=args.clip,
-        callbacks=[run.end_epoch],
+        callbacks=[run.end_epoch, print_epoch],
         log=TrainingLog(args.log),
         progress=sys.stderr.isatty(),
     )
-    for row in rows:
-        say(
-            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, test loss "
-            f"{row['test_loss']:.4f}, test accuracy {row['test_acc']:.4f}, "
-            f"{row['seconds']:.1f} s"
-        )
     if args.checkpoint:
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs)
     seconds = time.perf_counter() - start

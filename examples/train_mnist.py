@@ -144,6 +144,23 @@ def widths(text):
     return tuple(b[0] if len(b) == 1 else b for b in blocks)
 
 
+def add_limit_options(parser):
+    """--limit, --test-limit and --seed: the options every example on these images shares."""
+    parser.add_argument("--limit", type=int, default=None, help="use only N training images")
+    parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_run_options(parser):
+    """Where a training run leaves its results (--checkpoint, --log, --out) and --sync-bn."""
+    parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
+    parser.add_argument("--log", default=None, help="write a CSV training log here")
+    parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
+    parser.add_argument(
+        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
+    )
+
+
 def make_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named settings (see PRESETS)")
@@ -168,15 +185,8 @@ def make_parser():
     parser.add_argument(
         "--eval-at-end", action="store_true", help="test after the last epoch only (faster)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="use only N training images")
-    parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", default=None, help="save model+optimizer here (.npz)")
-    parser.add_argument("--log", default=None, help="write a CSV training log here")
-    parser.add_argument("--sync-bn", action="store_true", help="batch norm over all ranks")
-    parser.add_argument(
-        "--out", default=None, help="log, checkpoint, pictures here (default runs/NAME-TIME)"
-    )
+    add_limit_options(parser)
+    add_run_options(parser)
     return parser
 
 

@@ -100,9 +100,7 @@ def parse_args():
     parser.add_argument("--blocks", type=int, default=1, help="BasicBlocks per stage")
     parser.add_argument("--lr", type=float, default=1e-2, help="AdamW's peak lr (one-cycle)")
     parser.add_argument("--augment", action="store_true", help="random crops and flips")
-    parser.add_argument("--limit", type=int, default=None, help="use only N training images")
-    parser.add_argument("--test-limit", type=int, default=None, help="use only N test images")
-    parser.add_argument("--seed", type=int, default=0)
+    train_mnist.add_limit_options(parser)
     args = parser.parse_args()
     if args.fake_data and args.dataset != "cifar10":
         parser.error("--fake-data goes with --dataset cifar10")

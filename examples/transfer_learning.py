@@ -39,7 +39,13 @@ import argparse
 import time
 
 import numpy as np
-from train_mnist import STATS, load_data, make_model, print_epoch  # examples/train_mnist.py
+from train_mnist import (  # examples/train_mnist.py
+    STATS,
+    add_limit_options,
+    load_data,
+    make_model,
+    print_epoch,
+)
 
 import minigrad as mg
 import minigrad.functional as F
@@ -178,9 +184,7 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128, help="of pretraining")
     p.add_argument("--finetune-batch-size", type=int, default=25)
     p.add_argument("--lr", type=float, default=1e-2, help="Adam's lr of a new head")
-    p.add_argument("--limit", type=int, default=None, help="pretrain on only N images")
-    p.add_argument("--test-limit", type=int, default=None, help="test on only N images")
-    p.add_argument("--seed", type=int, default=0)
+    add_limit_options(p)
     return p.parse_args()
 
 

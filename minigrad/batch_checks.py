@@ -9,15 +9,11 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.nn.module import training_mode
-from minigrad.plots import _figure, _save
+from minigrad.plots import new_figure, save_figure
 from minigrad.tensor import Tensor, no_grad
+from minigrad.train import to_numpy
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _host(x):
-    x = getattr(x, "data", x)
-    return backend.to_host(x) if backend.is_array(x) else np.asarray(x)
 
 
 @contextmanager
@@ -106,7 +102,7 @@ def check_batch_dependency(model, x, sample=0, train=False):
         weights = np.random.default_rng(0).standard_normal(y.shape[1:])
         weights = Tensor(backend.to_device(weights, y.device, dtype=y.dtype))
         (y[sample] * weights).sum().backward()
-    grad = np.abs(_host(leaf.grad)).reshape(x.shape[0], -1)
+    grad = np.abs(to_numpy(leaf.grad)).reshape(x.shape[0], -1)
     return BatchDependency(sample, grad.max(axis=1).tolist(), train)
 
 
@@ -151,7 +147,7 @@ def _train_on(make_model, make_optimizer, batches, loss_fn, steps, seed):
         optimizer.step()
     with no_grad():
         model.eval()
-        losses = [float(_host(loss_fn(model(x), y))) for x, y in batches]
+        losses = [float(to_numpy(loss_fn(model(x), y))) for x, y in batches]
     return sum(losses) / len(losses)
 
 
@@ -207,7 +203,7 @@ def capture_batch(model, keep="first"):
 
     def hook(module, inputs):
         if seen.inputs is None or keep == "last":
-            seen.inputs = _host(inputs[0]).copy()
+            seen.inputs = to_numpy(inputs[0]).copy()
         seen.calls += 1
 
     handle = model.register_forward_pre_hook(hook)
@@ -220,7 +216,7 @@ def capture_batch(model, keep="first"):
 def denormalize(x, mean=None, std=None):
     """Images (N, C, H, W) as the eye should see them: x·std + mean per channel (undoing
     transforms.Normalize), clipped to [0, 1], as host arrays (N, H, W) or (N, H, W, 3)."""
-    x = _host(x).astype(np.float64)
+    x = to_numpy(x).astype(np.float64)
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"denormalize: expected images (N, 1 or 3, H, W), got shape {x.shape}")
     channels = x.shape[1]
@@ -237,10 +233,10 @@ def plot_batch(x, path, mean=None, std=None, labels=None, class_names=None, max_
     """A grid of the images of batch x, de-normalised (see denormalize), each titled with its
     label: look at exactly what the net is fed before trusting a run."""
     images = denormalize(x, mean, std)[:max_images]
-    labels = None if labels is None else _host(labels).reshape(-1)[:max_images]
+    labels = None if labels is None else to_numpy(labels).reshape(-1)[:max_images]
     columns = int(np.ceil(np.sqrt(len(images))))
     rows = int(np.ceil(len(images) / columns))
-    figure = _figure(columns * 1.0 + 0.5, rows * 1.1 + 0.5)
+    figure = new_figure(columns * 1.0 + 0.5, rows * 1.1 + 0.5)
     for i, image in enumerate(images):
         axes = figure.add_subplot(rows, columns, i + 1)
         gray = dict(cmap="gray", vmin=0, vmax=1) if image.ndim == 2 else {}
@@ -250,7 +246,7 @@ def plot_batch(x, path, mean=None, std=None, labels=None, class_names=None, max_
             label = int(labels[i])
             name = class_names[label] if class_names is not None else str(label)
             axes.set_title(name, fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- prediction dynamics
@@ -266,7 +262,7 @@ class PredictionDynamics:
 
     def __init__(self, x, y=None, max_samples=16):
         self.x = x[:max_samples]
-        self.y = None if y is None else _host(y).reshape(-1)[:max_samples]
+        self.y = None if y is None else to_numpy(y).reshape(-1)[:max_samples]
         self.epochs = []
         self.records = []
 
@@ -277,7 +273,7 @@ class PredictionDynamics:
     def record(self, model, epoch=None):
         """Softmax of model(x) in eval mode without a graph; the model's modes are restored."""
         with training_mode(model, False), no_grad():
-            logits = _host(model(self.x)).astype(np.float64)
+            logits = to_numpy(model(self.x)).astype(np.float64)
         self.records.append(_softmax_host(logits))
         self.epochs.append(len(self.epochs) + 1 if epoch is None else epoch)
 
@@ -298,7 +294,7 @@ class PredictionDynamics:
         samples, classes = probs.shape[1], probs.shape[2]
         columns = min(4, samples)
         rows = int(np.ceil(samples / columns))
-        figure = _figure(columns * 2.4 + 0.5, rows * 1.8 + 0.5)
+        figure = new_figure(columns * 2.4 + 0.5, rows * 1.8 + 0.5)
         for i in range(samples):
             axes = figure.add_subplot(rows, columns, i + 1)
             for c in range(classes):
@@ -312,4 +308,4 @@ class PredictionDynamics:
         figure.axes[0].legend(fontsize=5, loc="upper left")
         figure.supxlabel("epoch")
         figure.supylabel("probability")
-        return _save(figure, path)
+        return save_figure(figure, path)

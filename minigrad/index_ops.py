@@ -20,6 +20,12 @@ def is_basic_index(index):
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
 
 
+def _basic_items(index):
+    """A basic index as a tuple that ends in Ellipsis: the array API wants every axis named."""
+    items = index if isinstance(index, tuple) else (index,)
+    return items if any(i is Ellipsis for i in items) else items + (Ellipsis,)
+
+
 class BasicIndex(Function):
     """y = x[ints, slices];  dx = zeros with dout written into the same place"""
 
@@ -83,10 +89,7 @@ def _device_index(item, device):
 def getitem(x, index):
     """x[index]: basic slicing, integer arrays (repeats allowed) and host boolean masks."""
     if is_basic_index(index):
-        items = index if isinstance(index, tuple) else (index,)
-        if not any(i is Ellipsis for i in items):
-            items = items + (Ellipsis,)  # the array API wants every axis addressed
-        return BasicIndex.apply(x, items)
+        return BasicIndex.apply(x, _basic_items(index))
     items = index if isinstance(index, tuple) else (index,)
     if isinstance(items[0], int):  # x[0, ids] is x[0][ids]: the int removes the first axis
         return getitem(getitem(x, items[0]), items[1:])
@@ -158,11 +161,15 @@ def chunk(x, chunks, dim=0):
 # --------------------------------------------------------------------------- helpers
 
 
+def _index_data(index):
+    """An index given as a Tensor, array or list, as an array (a list lands on the host)."""
+    data = index.data if isinstance(index, Tensor) else index
+    return backend.to_device(data, "cpu") if isinstance(data, list) else data
+
+
 def _index_array(index, device, fn):
     """An integer index (Tensor, array or list) as an int64 array on `device`."""
-    data = index.data if isinstance(index, Tensor) else index
-    if isinstance(data, list):
-        data = backend.to_device(data, "cpu")
+    data = _index_data(index)
     if backend.dtype_name(data.dtype) == "bool":
         raise TypeError(f"{fn}: index must hold integers, got booleans")
     (array,) = backend.index_arrays(data, device)
@@ -361,9 +368,7 @@ def masked_fill(x, mask, value):
 
 def _boolean_index(index):
     """The boolean mask array when `index` is one (a Tensor, array or list of bools), else None."""
-    data = index.data if isinstance(index, Tensor) else index
-    if isinstance(data, list):
-        data = backend.to_device(data, "cpu")
+    data = _index_data(index)
     if backend.is_array(data) and backend.dtype_name(data.dtype) == "bool":
         return data
     return None
@@ -405,10 +410,7 @@ def index_put(x, index, value):
             )
         index = tuple(Tensor(i) for i in backend.to_host(mask).nonzero())
     if is_basic_index(index):
-        items = index if isinstance(index, tuple) else (index,)
-        if not any(i is Ellipsis for i in items):
-            items = items + (Ellipsis,)  # the array API wants every axis addressed
-        return SetSlice.apply(x, value, items)
+        return SetSlice.apply(x, value, _basic_items(index))
     return _index_put_arrays(x, index, value)
 
 

@@ -12,12 +12,13 @@ import time
 
 import numpy as np
 
-from minigrad import backend, distributed
+from minigrad import distributed
+from minigrad.train import to_numpy
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _figure(width, height):
+def new_figure(width, height):
     """A matplotlib Figure drawn by Agg; a clear error when matplotlib is missing."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +32,8 @@ def _figure(width, height):
     return figure
 
 
-def _save(figure, path):
+def save_figure(figure, path):
+    """Lay out `figure` and write it to `path` as PNG (its folder is made); returns the path."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.tight_layout()
@@ -62,11 +64,6 @@ def _integer_epochs(axes):
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _host(x):
-    x = getattr(x, "data", x)
-    return backend.to_host(x) if backend.is_array(x) else np.asarray(x)
 
 
 def matplotlib_available():
@@ -100,7 +97,7 @@ def plot_history(log, path, title=None):
     have "train_acc"), side by side."""
     rows = _rows(log)
     has_acc = any(row.get("test_acc") is not None for row in rows)
-    figure = _figure(10 if has_acc else 5, 4)
+    figure = new_figure(10 if has_acc else 5, 4)
     loss_axes = figure.add_subplot(1, 2 if has_acc else 1, 1)
     for key in ("train_loss", "test_loss"):
         epochs, values = _column(rows, key)
@@ -118,7 +115,7 @@ def plot_history(log, path, title=None):
         acc_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
         acc_axes.legend()
         _integer_epochs(acc_axes)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_lr_schedule(lrs, path, log_scale=False):
@@ -127,13 +124,13 @@ def plot_lr_schedule(lrs, path, log_scale=False):
         lrs = [row["lr"] for row in _rows(lrs)]
     if len(lrs) == 0:
         raise ValueError("plot_lr_schedule: no learning rates to plot")
-    figure = _figure(5, 3.5)
+    figure = new_figure(5, 3.5)
     axes = figure.add_subplot(1, 1, 1)
     axes.plot(np.arange(len(lrs)), np.asarray(lrs, dtype=np.float64))
     axes.set(xlabel="step", ylabel="learning rate", title="learning-rate schedule")
     if log_scale:
         axes.set_yscale("log")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- images
@@ -153,15 +150,15 @@ def plot_filters(weight, path, max_filters=64):
     """A grid of first-layer conv filters (a Conv2d or its weight). RGB when C == 3, else the
     first input channel in grey; each filter is contrast-stretched on its own."""
     weight = getattr(weight, "weight", weight)
-    images = _filter_images(_host(weight).astype(np.float64))[:max_filters]
+    images = _filter_images(to_numpy(weight).astype(np.float64))[:max_filters]
     columns = math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / columns)
-    figure = _figure(columns * 0.8 + 0.5, rows * 0.8 + 0.5)
+    figure = new_figure(columns * 0.8 + 0.5, rows * 0.8 + 0.5)
     for i, image in enumerate(images):
         axes = figure.add_subplot(rows, columns, i + 1)
         axes.imshow(image, cmap=None if image.ndim == 3 else "gray", interpolation="nearest")
         axes.axis("off")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion_matrix(matrix, path, class_names=None, normalize=False):
@@ -177,7 +174,7 @@ def plot_confusion_matrix(matrix, path, class_names=None, normalize=False):
         raise ValueError(f"plot_confusion_matrix: {len(names)} class names for {n} classes")
     if normalize:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    figure = _figure(1.5 + 0.5 * n, 1.2 + 0.5 * n)
+    figure = new_figure(1.5 + 0.5 * n, 1.2 + 0.5 * n)
     axes = figure.add_subplot(1, 1, 1)
     shown = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(shown, ax=axes)
@@ -188,7 +185,7 @@ def plot_confusion_matrix(matrix, path, class_names=None, normalize=False):
         text = f"{value:.2f}" if normalize else f"{int(value)}"
         color = "white" if value > matrix.max() / 2 else "black"
         axes.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _mosaic(images, columns, gap=1):
@@ -205,43 +202,43 @@ def _mosaic(images, columns, gap=1):
 
 def plot_images(images, path, title=None, max_columns=16):
     """A grid of (N, C, H, W) images with pixels in [0, 1] (grey when C == 1, else RGB)."""
-    images = np.asarray(_host(images), dtype=np.float64)
+    images = np.asarray(to_numpy(images), dtype=np.float64)
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(
             f"plot_images: expected a non-empty (N, C, H, W) batch, got {images.shape}"
         )
     rows, columns = _grid_shape(len(images), max_columns)
-    figure = _figure(columns * 0.55 + 0.4, rows * 0.55 + 0.7)
+    figure = new_figure(columns * 0.55 + 0.4, rows * 0.55 + 0.7)
     axes = figure.add_subplot(1, 1, 1)
     _show(axes, np.clip(_mosaic(images, columns), 0.0, 1.0))
     if title:
         axes.set_title(title, fontsize=9)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_mistakes(images, true, predicted, confidence, path, class_names=None, max_columns=6):
     """Misclassified images, each titled with its true class and the predicted class with
     the probability given to it (e.g. from RunFolder: the most confident mistakes first)."""
-    images = np.asarray(_host(images), dtype=np.float64)
+    images = np.asarray(to_numpy(images), dtype=np.float64)
     if images.ndim != 4 or not len(images) == len(true) == len(predicted) == len(confidence):
         raise ValueError(
             f"plot_mistakes: need (N, C, H, W) images and N labels, got {images.shape} images, "
             f"{len(true)} true, {len(predicted)} predicted, {len(confidence)} confidences"
         )
     if len(images) == 0:
-        figure = _figure(4, 1.5)
+        figure = new_figure(4, 1.5)
         figure.text(0.5, 0.5, "no mistakes on the test set", ha="center", va="center")
-        return _save(figure, path)
+        return save_figure(figure, path)
     names = class_names if class_names is not None else [str(i) for i in range(1 + max(true))]
     rows, columns = _grid_shape(len(images), max_columns)
-    figure = _figure(columns * 1.3 + 0.2, rows * 1.55 + 0.5)
+    figure = new_figure(columns * 1.3 + 0.2, rows * 1.55 + 0.5)
     for i, image in enumerate(images):
         axes = figure.add_subplot(rows, columns, i + 1)
         _show(axes, np.clip(image, 0.0, 1.0))
         label = f"true: {names[true[i]]}\npred: {names[predicted[i]]} {confidence[i]:.0%}"
         axes.set_title(label, fontsize=7)
     figure.suptitle("most confident mistakes")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- a run folder
@@ -315,11 +312,11 @@ def _test_pass(model, loader, keep):
     mistakes, true, predicted = None, [], []
     with training_mode(model, False), no_grad():
         for x, y in loader:
-            probs = _host(F.softmax(model(x), dim=1))
-            labels = _host(y)
+            probs = to_numpy(F.softmax(model(x), dim=1))
+            labels = to_numpy(y)
             guess = probs.argmax(axis=1)
             wrong = guess != labels
-            batch = [_host(x)[wrong], labels[wrong], guess[wrong], probs.max(axis=1)[wrong]]
+            batch = [to_numpy(x)[wrong], labels[wrong], guess[wrong], probs.max(axis=1)[wrong]]
             mistakes = _keep_most_confident(mistakes, batch, keep)
             true.append(labels)
             predicted.append(guess)
@@ -381,7 +378,7 @@ class RunFolder:
         if model.training:
             self.lrs.append(self.optimizer.param_groups[0]["lr"])
             if self.first_batch is None:
-                self.first_batch = np.array(_host(inputs[0]), dtype=np.float64)
+                self.first_batch = np.array(to_numpy(inputs[0]), dtype=np.float64)
 
     def end_epoch(self, row, model):
         """fit() callback: add train_acc to the row, log it, redraw history.png; never stops."""

@@ -24,6 +24,7 @@ from minigrad.checkpoints import (  # noqa: F401  (minigrad.train.* keeps workin
     save_checkpoint,
 )
 from minigrad.functional.cross_entropy import check_class_ids
+from minigrad.nn.module import copy_state_dict
 from minigrad.progress import progress
 from minigrad.tensor import Tensor, no_grad
 
@@ -35,7 +36,7 @@ def _array(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _host(x):
+def to_numpy(x):
     """A Tensor, backend array, list or number as a host NumPy array (a host sync)."""
     x = _array(x)
     if backend.is_array(x):
@@ -55,11 +56,6 @@ def _check_logits(name, logits, targets):
             f"{tuple(logits.shape)}, got {tuple(targets.shape)}"
         )
     return logits, targets
-
-
-def _copy_state(state):
-    """A snapshot of a state dict: every array copied on its own device."""
-    return {k: backend.xp_of(v).asarray(v, copy=True) for k, v in state.items()}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -93,8 +89,8 @@ def confusion_matrix(preds, targets, num_classes):
     """(num_classes, num_classes) int64 host array: row = true class, column = prediction.
 
     preds are class indices (B,) or logits (B, C), whose argmax is taken."""
-    preds = _host(preds)
-    targets = _host(targets).astype(np.int64).reshape(-1)
+    preds = to_numpy(preds)
+    targets = to_numpy(targets).astype(np.int64).reshape(-1)
     if preds.ndim == 2:
         preds = preds.argmax(axis=1)
     preds = preds.astype(np.int64).reshape(-1)
@@ -134,7 +130,7 @@ class RunningAverage:
         average over all ranks' samples. Every rank must call it; a no-op in a world of one."""
         if distributed.get_world_size() == 1:
             return
-        sums = np.array([float(_host(self.total)) if self.count else 0.0, self.count])
+        sums = np.array([float(to_numpy(self.total)) if self.count else 0.0, self.count])
         distributed.all_reduce(sums, "sum")
         self.total, self.count = float(sums[0]), int(sums[1])
 
@@ -142,7 +138,7 @@ class RunningAverage:
         """The average so far as a Python float (NaN before the first update); a host sync."""
         if self.count == 0:
             return math.nan
-        return float(_host(self.total)) / self.count
+        return float(to_numpy(self.total)) / self.count
 
 
 class MetricTracker:
@@ -212,14 +208,14 @@ class EarlyStopping:
 
     def step(self, metric, model=None):
         """Record this epoch's metric; returns True when training should stop."""
-        metric = float(_host(metric))
+        metric = float(to_numpy(metric))
         self.epoch += 1
         if self._improved(metric):
             self.best = metric
             self.best_epoch = self.epoch
             self.bad_epochs = 0
             if self.restore_best_weights and model is not None:
-                self.best_state = _copy_state(model.state_dict())
+                self.best_state = copy_state_dict(model.state_dict())
             return False
         self.bad_epochs += 1
         return self.bad_epochs > self.patience

@@ -35,6 +35,16 @@ DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 # --------------------------------------------------------------------------- reading files
 
 
+def pixels_to_float(x, dtype="float32"):
+    """uint8 pixels 0..255 as `dtype` in [0, 1]: the cast, then / 255 in place (one copy).
+
+    Array-namespace code, so the DataLoader runs the same conversion on the device."""
+    xp = backend.xp_of(x)
+    x = xp.astype(x, getattr(xp, backend.dtype_name(dtype)))
+    x /= 255
+    return x
+
+
 def _read_file(path):
     """The bytes of `path`, gunzipped when it is gzip (by magic 1f 8b, not by name)."""
     with open(path, "rb") as f:
@@ -205,7 +215,7 @@ class _ImageDataset:
 
     def __getitem__(self, index):
         """(image float32 (C, H, W) in [0, 1], label int), after the optional transforms."""
-        image = self.data[index].astype(np.float32) / np.float32(255)
+        image = pixels_to_float(self.data[index])
         target = int(self.targets[index])
         if self.transform is not None:
             image = self.transform(image)
@@ -215,10 +225,9 @@ class _ImageDataset:
 
     def arrays(self, dtype="float32", normalize=True):
         """(x (N, C, H, W) of `dtype`, in [0, 1] when `normalize`, y (N,) int64): whole set."""
-        x = self.data.astype(dtype)
         if normalize:
-            x /= np.asarray(255, dtype=dtype)
-        return x, self.targets
+            return pixels_to_float(self.data, dtype), self.targets
+        return self.data.astype(dtype), self.targets
 
     def __repr__(self):
         split = "train" if self.train else "test"

@@ -13,7 +13,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.data.collate import default_collate, default_convert
-from minigrad.data.datasets import Subset, _ImageDataset
+from minigrad.data.datasets import Subset, _ImageDataset, pixels_to_float
 from minigrad.data.samplers import (
     BatchSampler,
     RandomSampler,
@@ -227,9 +227,7 @@ class DataLoader:
             return _to_device(self.collate_fn(samples), self.device)
         arrays = [backend.to_device(_take(a, ids), self.device) for a in self.arrays]
         if self._uint8_images:
-            # the same float32 x / 255 as dataset.arrays(), done on the device
-            xp = backend.xp_of(arrays[0])
-            arrays[0] = xp.astype(arrays[0], xp.float32) / 255
+            arrays[0] = pixels_to_float(arrays[0])  # as dataset.arrays() does, on the device
         return [Tensor(a) for a in arrays]
 
     def _transform(self, batch):

@@ -10,7 +10,7 @@ Each op's backward is the other one: fold is unfold's transpose.
 from dataclasses import dataclass
 
 from minigrad import ops
-from minigrad.functional.windows import stack_windows
+from minigrad.functional.windows import offsets, out_size, stack_windows, window_slices
 from minigrad.tensor import Function, Tensor
 
 # --------------------------------------------------------------------------- pad
@@ -67,7 +67,7 @@ class _Patches:
     def windows(self, size):
         """(OH, OW): how many windows fit along each axis of an (H, W) image."""
         return tuple(
-            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            out_size(n, k, s, 2 * p, d)
             for n, k, d, p, s in zip(size, self.kernel, self.dilation, self.padding, self.stride)
         )
 
@@ -90,14 +90,10 @@ def _patches(fn, kernel_size, dilation, padding, stride):
 
 def _offset_slices(cfg, grid):
     """For each kernel offset (i, j), row-major: the strided slices of the padded image that
-    hold the pixel at that offset in every window."""
-    (kh, kw), (dh, dw), (sh, sw) = cfg.kernel, cfg.dilation, cfg.stride
-    oh, ow = grid
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-            yield (slice(None), slice(None), rows, cols)
+    hold the pixel at that offset in every window (windows.py's geometry)."""
+    every = (slice(None), slice(None))
+    for i, j in offsets(cfg.kernel):
+        yield every + window_slices(i, j, cfg.stride, cfg.dilation, grid)
 
 
 # --------------------------------------------------------------------------- arrays

@@ -371,6 +371,8 @@ class _Pool(Module):
 class MaxPool2d(_Pool):
     """Max over each KH x KW window of (B, C, H, W)."""
 
+    _pool = staticmethod(F.max_pool2d)  # MaxPool1d swaps in the 1-D function
+
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
     ):
@@ -381,7 +383,7 @@ class MaxPool2d(_Pool):
         self.ceil_mode = ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(
+        return self._pool(
             x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
         )
 
@@ -395,14 +397,13 @@ class MaxPool2d(_Pool):
 class MaxPool1d(MaxPool2d):
     """Max over each window of length K of (B, C, L)."""
 
-    def forward(self, x):
-        return F.max_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
-        )
+    _pool = staticmethod(F.max_pool1d)
 
 
 class AvgPool2d(_Pool):
     """Mean over each KH x KW window; count_include_pad counts the zero padding in the mean."""
+
+    _pool = staticmethod(F.avg_pool2d)  # AvgPool1d swaps in the 1-D function
 
     def __init__(
         self,
@@ -420,7 +421,7 @@ class AvgPool2d(_Pool):
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        return F.avg_pool2d(
+        return self._pool(
             x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
         )
 
@@ -431,15 +432,12 @@ class AvgPool2d(_Pool):
 class AvgPool1d(AvgPool2d):
     """Mean over each window of length K of (B, C, L)."""
 
+    _pool = staticmethod(F.avg_pool1d)
+
     def __init__(
         self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
     ):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
-
-    def forward(self, x):
-        return F.avg_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
-        )
 
 
 class AdaptiveAvgPool2d(Module):

@@ -1,5 +1,6 @@
 """Parameter and Module: how layers own parameters, buffers and sub-layers, save and load them.
-The containers Sequential, ModuleList and ModuleDict are in containers.py; read it next.
+Read containers.py next (Sequential, ModuleList, ModuleDict); backward_hooks.py holds the
+machinery of register_full_backward_hook.
 
 A Module registers what is assigned to it, in definition order: a Parameter goes to
 _parameters, a Module to _modules, and tensors named by register_buffer to _buffers. Every
@@ -12,7 +13,8 @@ from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 
 from minigrad import backend
-from minigrad.tensor import Function, RemovableHandle, Tensor, is_grad_enabled, no_grad
+from minigrad.nn.backward_hooks import BackwardHookCall, tap_inputs, tap_output
+from minigrad.tensor import RemovableHandle, Tensor, is_grad_enabled, no_grad
 from minigrad.tensor_methods import _ToShortcuts
 
 # --------------------------------------------------------------------------- helpers
@@ -39,80 +41,6 @@ def _indent(text, spaces):
 
 def _is_dtype_name(value):
     return isinstance(value, str) and value.startswith(("float", "int", "uint", "bool"))
-
-
-class _BackwardHookCall:
-    """One module call with full backward hooks: gathers grad_output, then grad_input, then
-    calls the hooks (module, grad_input, grad_output); tuples of Tensors (None where an input
-    needs no gradient)."""
-
-    def __init__(self, module, inputs):
-        self.module = module
-        self.wanted = [isinstance(t, Tensor) and t.requires_grad for t in inputs]
-        self.grad_input = [None] * len(inputs)
-        self.grad_output = None
-
-    def output_grad(self, dout):
-        self.grad_output = (Tensor(dout),)
-        if not any(self.wanted):  # no input needs a gradient: the hooks run now
-            self.run()
-
-    def input_grad(self, position, dout):
-        self.grad_input[position] = Tensor(dout)
-        self.wanted[position] = False
-        if any(self.wanted):
-            return dout
-        replaced = self.run()
-        if replaced is None:
-            return dout
-        others = [i for i, g in enumerate(self.grad_input) if g is not None and i != position]
-        if others:
-            raise NotImplementedError(
-                "a full backward hook may replace grad_input only for modules with one "
-                "input that requires grad"
-            )
-        new = replaced[position]
-        return new.data if isinstance(new, Tensor) else new
-
-    def run(self):
-        replaced = None
-        for hook in list(self.module._backward_hooks.values()):
-            result = hook(self.module, tuple(self.grad_input), self.grad_output)
-            if result is not None:
-                replaced = result
-                self.grad_input = [r if isinstance(r, Tensor) else None for r in result]
-        return replaced
-
-
-class _HookTap(Function):
-    """y = x;  dx = dout, shown to the module's backward hooks on the way"""
-
-    view = True
-
-    def forward(self, x, call, position):
-        self.call, self.position = call, position
-        return x
-
-    def backward(self, dout):
-        if self.position is None:
-            self.call.output_grad(dout)
-            return dout, None, None
-        return self.call.input_grad(self.position, dout), None, None
-
-
-def _tap_inputs(call, args):
-    return tuple(
-        _HookTap.apply(a, call, i) if isinstance(a, Tensor) and a.requires_grad else a
-        for i, a in enumerate(args)
-    )
-
-
-def _tap_output(call, out):
-    if not isinstance(out, Tensor):
-        raise NotImplementedError(
-            f"full backward hooks need a module that returns one Tensor, got {type(out).__name__}"
-        )
-    return _HookTap.apply(out, call, None) if out.requires_grad else out
 
 
 # --------------------------------------------------------------------------- Parameter
@@ -161,14 +89,14 @@ class Module(_ToShortcuts):
                 args = result if isinstance(result, tuple) else (result,)
         call = None
         if self._backward_hooks and is_grad_enabled():
-            call = _BackwardHookCall(self, args)
-            args = _tap_inputs(call, args)
+            call = BackwardHookCall(self, args)
+            args = tap_inputs(call, args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
-        return out if call is None else _tap_output(call, out)
+        return out if call is None else tap_output(call, out)
 
     def register_forward_pre_hook(self, hook):
         """hook(module, inputs) runs before every forward; it may return new inputs."""
@@ -472,6 +400,12 @@ def training_mode(model, training):
     finally:
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
+
+
+def copy_state_dict(state):
+    """A snapshot of a state dict: every array copied on its own device (state_dict() hands
+    out the live arrays, which the next optimizer step changes)."""
+    return {k: backend.xp_of(v).asarray(v, copy=True) for k, v in state.items()}
 
 
 def _move(t, device, dtype):

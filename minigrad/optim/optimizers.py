@@ -1,29 +1,22 @@
 """Optimizers in order of increasing complexity: SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW,
 Adamax, NAdam, RAdam. Read schedule_base.py next; nn/utils.py holds clipping and regularisers.
 
-Every optimizer updates `param.data` in place with array-namespace operations: no graph, no
-host sync. The step count is a plain Python int in each parameter's state, so bias corrections
-are Python floats. Names, defaults and update formulas follow torch.optim, step for step.
-The shared bookkeeping lives in Optimizer.step: it counts t, applies decoupled weight decay and
-hands each `_update` the direction g; every `_update` holds only its optimizer's equations.
+Each optimizer holds only its own buffers (_init_state) and equations (_update); the counting of
+t, weight decay and state_dict live in optimizer_base.py, read before this file. Names, defaults
+and update formulas follow torch.optim, step for step.
 Below, g is the gradient, p the parameter, t the step count (1 on the first step), η = lr.
 """
 
 import math
 
 from minigrad import backend
-from minigrad.tensor import Tensor, enable_grad
+from minigrad.optim.optimizer_base import Optimizer
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_nonnegative(owner, name, value):
-    """Reject a negative hyper-parameter, naming it (e.g. 'Adam: lr must be >= 0, got -1')."""
-    if value < 0:
-        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
-
-
 def _check_betas(owner, betas):
+    """Reject betas that are not a pair of numbers in [0, 1), naming the bad one."""
     if len(betas) != 2:
         raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
     for i, beta in enumerate(betas):
@@ -37,161 +30,17 @@ def _zeros_like(a, fill=0.0):
     return xp.full(a.shape, fill, dtype=a.dtype, device=a.device)
 
 
-def _decay_decoupled(p, group):
-    """p ← p(1 − ηλ) for decoupled weight decay (AdamW, NAdamW, RAdamW); else nothing."""
-    if group.get("decoupled_weight_decay", False):
-        p.data *= 1.0 - group["lr"] * group["weight_decay"]
+def _rms(v, bias_correction2, eps):
+    """σ = √v / √(1 − β₂ᵗ) + ε, the per-coordinate scale an Adam-family step divides by."""
+    sigma = backend.xp_of(v).sqrt(v)
+    sigma /= math.sqrt(bias_correction2)
+    sigma += eps
+    return sigma
 
 
-def _direction(p, group):
-    """The gradient to descend: -g when maximizing, plus the coupled L2 term λp.
-
-    After backward(create_graph=True) p.grad is a Tensor with a graph: its values are used."""
-    g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
-    if group.get("maximize", False):
-        g = -g
-    weight_decay = group.get("weight_decay", 0.0)
-    if weight_decay != 0 and not group.get("decoupled_weight_decay", False):
-        g = g + weight_decay * p.data
-    return g
-
-
-def _copy_state_value(value, like):
-    """A state value moved to the device of array `like`; float arrays take its dtype."""
-    if not backend.is_array(value):
-        return value
-    is_float = backend.xp_of(value).isdtype(value.dtype, "real floating")
-    dtype = backend.dtype_name(like.dtype) if is_float else None
-    moved = backend.to_device(value, backend.device_of(like), dtype=dtype)
-    return backend.xp_of(moved).asarray(moved, copy=True)
-
-
-# --------------------------------------------------------------------------- Optimizer
-
-
-class Optimizer:
-    """Base class: param groups (each a dict of options plus "params"), per-param state.
-
-    `params` is an iterable of tensors, or of dicts {"params": [...], "lr": ...} that give
-    per-group options (e.g. a smaller lr for a pretrained backbone). Subclasses implement
-    `_update(p, g, state, group)` for one parameter, `_init_state(p, state, group)` for its
-    buffers and `_check_group(group)`."""
-
-    def __init__(self, params, defaults):
-        if isinstance(params, Tensor):
-            raise TypeError("params must be an iterable of Tensors or dicts, got one Tensor")
-        self.defaults = dict(defaults)
-        self.param_groups = []
-        self.state = {}
-        groups = list(params)
-        if len(groups) == 0:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        if not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
-        for group in groups:
-            self.add_param_group(group)
-
-    def __repr__(self):
-        lines = [f"{type(self).__name__} ("]
-        for i, group in enumerate(self.param_groups):
-            options = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
-            lines.append(f"  group {i}: {len(group['params'])} params, {options}")
-        return "\n".join(lines + [")"])
-
-    def _check_group(self, group):
-        """Raise ValueError naming a bad hyper-parameter of `group` (subclasses extend)."""
-        _check_nonnegative(type(self).__name__, "lr", group["lr"])
-
-    def add_param_group(self, param_group):
-        """Append a group; options it leaves out come from the optimizer's defaults."""
-        if not isinstance(param_group, dict):
-            raise TypeError(f"a param group must be a dict, got {type(param_group).__name__}")
-        params = param_group["params"]
-        params = [params] if isinstance(params, Tensor) else list(params)
-        for p in params:
-            if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer params must be Tensors, got {type(p).__name__}")
-        seen = {id(p) for group in self.param_groups for p in group["params"]}
-        if any(id(p) in seen for p in params):
-            raise ValueError("some parameters appear in more than one parameter group")
-        group = {**self.defaults, **param_group, "params": params}
-        self._check_group(group)
-        self.param_groups.append(group)
-
-    def zero_grad(self, set_to_none=True):
-        """Forget the gradients: None (the default, frees memory) or zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad[...] = 0
-
-    def step(self, closure=None):
-        """One update of every parameter that requires grad and has a gradient.
-
-        closure, if given, re-evaluates the model and returns the loss (run with grad on)."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
-                    continue
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = 0
-                    self._init_state(p, state, group)
-                state["step"] += 1
-                _decay_decoupled(p, group)
-                self._update(p, _direction(p, group), state, group)
-        return loss
-
-    def _init_state(self, p, state, group):
-        """Create the per-parameter buffers (state["step"] is already 0)."""
-
-    def _update(self, p, g, state, group):
-        """Update p.data in place from g, the direction of _direction; state["step"] is t."""
-        raise NotImplementedError
-
-    def state_dict(self):
-        """{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}, as PyTorch.
-
-        Parameters are numbered in group order; arrays are the live state (not copies)."""
-        index = {}
-        groups = []
-        for group in self.param_groups:
-            packed = {k: v for k, v in group.items() if k != "params"}
-            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
-            groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
-        return {"state": state, "param_groups": groups}
-
-    def load_state_dict(self, state_dict):
-        """Restore what state_dict() returned; arrays move to each parameter's device."""
-        saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"loaded state has {len(saved_groups)} param groups, "
-                f"this optimizer has {len(self.param_groups)}"
-            )
-        by_index = {}
-        for group, saved in zip(self.param_groups, saved_groups):
-            if len(group["params"]) != len(saved["params"]):
-                raise ValueError(
-                    f"a loaded param group has {len(saved['params'])} params, "
-                    f"the optimizer's has {len(group['params'])}"
-                )
-            by_index.update(zip(saved["params"], group["params"]))
-        self.state = {}
-        for i, saved_state in state_dict["state"].items():
-            p = by_index[int(i)]
-            self.state[p] = {k: _copy_state_value(v, p.data) for k, v in saved_state.items()}
-        for group, saved in zip(self.param_groups, saved_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+def _options(arguments):
+    """A constructor's arguments, from locals(), as the defaults of every param group."""
+    return {k: v for k, v in arguments.items() if k not in ("self", "params", "__class__")}
 
 
 # --------------------------------------------------------------------------- SGD
@@ -220,20 +69,11 @@ class SGD(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
-        _check_nonnegative("SGD", "momentum", group["momentum"])
-        _check_nonnegative("SGD", "weight_decay", group["weight_decay"])
+        self._check_nonnegative(group, "momentum", "weight_decay")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"SGD: nesterov needs momentum > 0 and dampening = 0, got "
@@ -274,20 +114,13 @@ class Adagrad(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
-        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _check_nonnegative("Adagrad", name, group[name])
+        self._check_nonnegative(
+            group, "lr_decay", "weight_decay", "initial_accumulator_value", "eps"
+        )
 
     def _init_state(self, p, state, group):
         state["sum"] = _zeros_like(p.data, group["initial_accumulator_value"])
@@ -320,21 +153,11 @@ class RMSprop(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
-        for name in ("alpha", "eps", "weight_decay", "momentum"):
-            _check_nonnegative("RMSprop", name, group[name])
+        self._check_nonnegative(group, "alpha", "eps", "weight_decay", "momentum")
 
     def _init_state(self, p, state, group):
         state["square_avg"] = _zeros_like(p.data)
@@ -372,15 +195,13 @@ class Adadelta(Optimizer):
     Δ = √(u + ε) / √(v + ε) · g;   u ← ρu + (1 − ρ)Δ²;   p ← p − ηΔ"""
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
         if not 0.0 <= group["rho"] <= 1.0:
             raise ValueError(f"Adadelta: rho must be in [0, 1], got {group['rho']!r}")
-        _check_nonnegative("Adadelta", "eps", group["eps"])
-        _check_nonnegative("Adadelta", "weight_decay", group["weight_decay"])
+        self._check_nonnegative(group, "eps", "weight_decay")
 
     def _init_state(self, p, state, group):
         state["square_avg"] = _zeros_like(p.data)
@@ -424,22 +245,13 @@ class Adam(Optimizer):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        betas = tuple(betas)
+        super().__init__(params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
-        name = type(self).__name__
-        _check_betas(name, group["betas"])
-        _check_nonnegative(name, "eps", group["eps"])
-        _check_nonnegative(name, "weight_decay", group["weight_decay"])
+        _check_betas(type(self).__name__, group["betas"])
+        self._check_nonnegative(group, "eps", "weight_decay")
 
     def _init_state(self, p, state, group):
         state["exp_avg"] = _zeros_like(p.data)
@@ -458,17 +270,13 @@ class Adam(Optimizer):
         return state["step"]
 
     def _update(self, p, g, state, group):
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         v = state["exp_avg_sq"]
         if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1.0 - beta2**t)
-        denom += group["eps"]
-        step_size = group["lr"] / (1.0 - beta1**t)
-        p.data -= step_size * (state["exp_avg"] / denom)
+            v = state["max_exp_avg_sq"] = backend.xp_of(g).maximum(state["max_exp_avg_sq"], v)
+        sigma = _rms(v, 1.0 - beta2**t, group["eps"])
+        p.data -= group["lr"] / (1.0 - beta1**t) * (state["exp_avg"] / sigma)
 
 
 class AdamW(Adam):
@@ -504,11 +312,8 @@ class Adamax(Adam):
     def __init__(
         self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=False
     ):
-        Optimizer.__init__(
-            self,
-            params,
-            dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize),
-        )
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _init_state(self, p, state, group):
         state["exp_avg"] = _zeros_like(p.data)
@@ -546,20 +351,12 @@ class NAdam(Adam):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        Optimizer.__init__(self, params, defaults)
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _check_group(self, group):
         super()._check_group(group)
-        _check_nonnegative("NAdam", "momentum_decay", group["momentum_decay"])
+        self._check_nonnegative(group, "momentum_decay")
 
     def _init_state(self, p, state, group):
         super()._init_state(p, state, group)
@@ -567,7 +364,6 @@ class NAdam(Adam):
 
     def _update(self, p, g, state, group):
         lr = group["lr"]
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         psi = group["momentum_decay"]
@@ -575,10 +371,9 @@ class NAdam(Adam):
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         state["mu_product"] *= mu
         mu_product = state["mu_product"]
-        denom = xp.sqrt(state["exp_avg_sq"] / (1.0 - beta2**t))
-        denom += group["eps"]
-        p.data -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
-        p.data -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom)
+        sigma = _rms(state["exp_avg_sq"], 1.0 - beta2**t, group["eps"])
+        p.data -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / sigma)
+        p.data -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / sigma)
 
 
 class RAdam(Adam):
@@ -601,30 +396,21 @@ class RAdam(Adam):
         *,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        Optimizer.__init__(self, params, defaults)
+        betas = tuple(betas)
+        Optimizer.__init__(self, params, _options(locals()))
 
     def _update(self, p, g, state, group):
-        lr = group["lr"]
-        xp = backend.xp_of(g)
         beta1, beta2 = group["betas"]
         t = self._moments(g, state, group)
         bias_correction2 = 1.0 - beta2**t
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
         rho_t = rho_inf - 2.0 * t * beta2**t / bias_correction2
-        step_size = lr / (1.0 - beta1**t)
+        step_size = group["lr"] / (1.0 - beta1**t)
         if rho_t <= 5.0:
             p.data -= step_size * state["exp_avg"]
             return
         rect = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-        denom = xp.sqrt(state["exp_avg_sq"])
-        denom += group["eps"]
+        # ε is added to √v before the bias correction: rectified, as the paper and PyTorch do
+        sigma = _rms(state["exp_avg_sq"], 1.0, group["eps"])
         scale = step_size * math.sqrt(rect) * math.sqrt(bias_correction2)
-        p.data -= scale * (state["exp_avg"] / denom)
+        p.data -= scale * (state["exp_avg"] / sigma)

@@ -2,7 +2,7 @@
 per-param-group argument helper. Read optimizers.py before this file and lr_scheduler.py next.
 """
 
-from minigrad.optim.optimizers import Optimizer
+from minigrad.optim.optimizer_base import Optimizer
 
 # --------------------------------------------------------------------------- helpers
 

@@ -8,7 +8,7 @@ import math
 
 from minigrad import backend
 from minigrad import functional as F
-from minigrad.nn.module import Module
+from minigrad.nn.module import Module, copy_state_dict
 from minigrad.nn.normalization import _BatchNorm
 from minigrad.optim.schedule_base import LRScheduler, per_group
 from minigrad.tensor import no_grad
@@ -225,7 +225,7 @@ class SnapshotEnsemble:
 
     def add(self, model):
         """Keep a copy of model.state_dict(); beyond max_snapshots the oldest is dropped."""
-        self.snapshots.append(_copy_state(model.state_dict()))
+        self.snapshots.append(copy_state_dict(model.state_dict()))
         if self.max_snapshots is not None and len(self.snapshots) > self.max_snapshots:
             self.snapshots.pop(0)
 
@@ -235,7 +235,7 @@ class SnapshotEnsemble:
         The model's own weights and train/eval mode are restored afterwards."""
         if not self.snapshots:
             raise ValueError("SnapshotEnsemble.predict: no snapshot added yet")
-        own = _copy_state(model.state_dict())
+        own = copy_state_dict(model.state_dict())
         was_training = model.training
         model.eval()
         total = None
@@ -249,7 +249,3 @@ class SnapshotEnsemble:
             model.load_state_dict(own)
             model.train(was_training)
         return total / len(self.snapshots)
-
-
-def _copy_state(state):
-    return {key: backend.xp_of(a).asarray(a, copy=True) for key, a in state.items()}
