@@ -1,6 +1,7 @@
 """The recipe's checks of what the net is fed and how it answers: the backprop dependency check
 (no batch mixing), the input-independent baseline, a picture of exactly the batch fed to the
-net, and prediction dynamics on a fixed batch. diagnostics.py re-exports them; read it first.
+net, and prediction dynamics on a fixed batch. diagnostics.py re-exports them; read it first,
+plots.py next.
 """
 
 from contextlib import contextmanager

@@ -1,5 +1,6 @@
 """What a run leaves on disk: resumable checkpoints (model, optimizer, scheduler, every rank's
-RNG states) and the training log (CSV + JSON lines). Read train.py before this file.
+RNG states) and the training log (CSV + JSON lines). Read train.py before this
+file; diagnostics.py next.
 
 Both are multi-process aware (distributed.py): every rank calls save_checkpoint, rank 0 writes
 the file and each rank restores its own RNG state from it; a TrainingLog writes on rank 0 only.

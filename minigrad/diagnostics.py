@@ -1,5 +1,6 @@
 """The habits of a careful practitioner as one call each: loss at init, overfit one batch, update
-ratios, activation statistics and train/eval mode. Read train.py before this file, plots.py after.
+ratios, activation statistics and train/eval mode. Read checkpoints.py before this file,
+batch_checks.py after.
 
 Each check returns a small result object: its fields hold the numbers, `ok` says whether all
 looks healthy, and str(result) explains in plain words what looks wrong and what to try. The

@@ -1,6 +1,6 @@
 """Pictures of a training run, saved as PNG: loss/accuracy curves, the LR schedule, first-layer
 conv filters, a confusion matrix, image grids; RunFolder puts them all in one folder. Read
-train.py first; matplotlib is optional.
+batch_checks.py first, tune.py next; matplotlib is optional.
 
 matplotlib is imported only when a plot is drawn. Figures are built with its object API and an
 Agg canvas, so no window opens and pyplot's global state (and backend) is never touched.

@@ -1,5 +1,6 @@
 """Training utilities: metrics, a progress line, early stopping and a short fit()/evaluate()
-loop; checkpoints.py holds checkpoints and the training log. Read diagnostics.py next.
+loop; checkpoints.py holds checkpoints and the training log. Read progress.py first;
+checkpoints.py next.
 
 Per-step code never waits for the device: metrics return 0-d Tensors, and RunningAverage sums
 them on the device; the host reads the sums once per epoch (or log interval).

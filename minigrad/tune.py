@@ -1,5 +1,5 @@
 """Hyperparameter search: random sampling of a search space, successive halving of the trials,
-and a results table. Read train.py before this file; plots.py draws nothing here.
+and a results table. Read plots.py before this file; fast/ comes last.
 
     space = {"lr": tune.loguniform(1e-4, 1e-1), "width": tune.randint(16, 129),
              "optimizer": tune.choice(["adam", "sgd"])}

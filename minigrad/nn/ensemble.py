@@ -1,5 +1,6 @@
 """Ensemble: the averaged prediction of separately trained models. Read nn/distillation.py
-before it; optim/ comes next; its swa_utils.py holds the one-run variants (SWA, snapshots).
+before it; optim/optimizer_base.py comes next (swa_utils.py holds the one-run variants:
+SWA, snapshots).
 """
 
 from minigrad.functional.activations import softmax

@@ -1,5 +1,6 @@
 """Optimizers in order of increasing complexity: SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW,
-Adamax, NAdam, RAdam. Read schedule_base.py next; nn/utils.py holds clipping and regularisers.
+Adamax, NAdam, RAdam. Read optimizer_base.py first and schedule_base.py next;
+nn/utils/clip.py holds clipping and regularisers.
 
 Each optimizer holds only its own buffers (_init_state) and equations (_update); the counting of
 t, weight decay and state_dict live in optimizer_base.py, read before this file. Names, defaults
