@@ -134,9 +134,8 @@ def torch_inference(torch, layers, x):
     return infer
 
 
-def torch_setup(torch, layers, x, y, device="cpu"):
-    net = torch_net(torch, layers).to(device)
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
+def torch_train_step(torch, net, opt, x, y, device="cpu"):
+    """One PyTorch train step of `net` on the NumPy batch (x, y) moved to `device`."""
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def step():
@@ -145,6 +144,11 @@ def torch_setup(torch, layers, x, y, device="cpu"):
         opt.step()
 
     return step
+
+
+def torch_setup(torch, layers, x, y, device="cpu"):
+    net = torch_net(torch, layers).to(device)
+    return torch_train_step(torch, net, torch.optim.SGD(net.parameters(), lr=LR), x, y, device)
 
 
 def main():

@@ -66,14 +66,7 @@ def torch_step(torch, name, batch, device):
         return bench_mlp.torch_setup(torch, bench_mlp.init_weights(), x, y, device)
     model = load_example(EXAMPLES[name]).make_model(nn=torch.nn).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(xt), yt).backward()
-        opt.step()
-
-    return step
+    return bench_mlp.torch_train_step(torch, model, opt, x, y, device)
 
 
 def synced(step, synchronize):
