@@ -144,14 +144,52 @@ def device_of(a):
 
 
 def to_host(a):
-    """Copy array `a` to a NumPy array: THE single host-synchronising point of minigrad."""
+    """Copy array `a` to a NumPy array: THE single host-synchronising point of minigrad. A
+    device read first settles the checks that waited for it (check_when_read)."""
     if isinstance(a, np.ndarray):
         return a
+    _settle_checks()
+    return _copy_to_host(a)
+
+
+def _copy_to_host(a):
     if hasattr(a, "get"):
         return a.get()
     if type(a).__module__.startswith("array_api_strict"):
         return np.asarray(a.to_device(_strict().Device("CPU_DEVICE")))
     return np.asarray(a)
+
+
+# A check of device data (e.g. class ids in range) would stall the device if it read its
+# answer at once; it waits instead for the next device read, which a training loop makes anyway
+# (the loss), and raises there. At most this many wait before they are read on their own.
+_WAITING_CHECKS_LIMIT = 256
+_waiting_checks = []
+
+
+def check_when_read(failed, error):
+    """Raise `error` if the 0-d boolean array `failed` holds True: at once when it lives in host
+    memory (cpu, strict), else at the next to_host() of a device array."""
+    if device_of(failed) in ("cpu", "strict"):
+        if bool(_copy_to_host(failed)):
+            raise error
+        return
+    _waiting_checks.append((failed, error))
+    if len(_waiting_checks) >= _WAITING_CHECKS_LIMIT:
+        _settle_checks()
+
+
+def _settle_checks():
+    """Read every waiting check (one transfer for all) and raise the first that failed."""
+    if not _waiting_checks:
+        return
+    checks = list(_waiting_checks)
+    _waiting_checks.clear()
+    xp = xp_of(checks[0][0])
+    failed = _copy_to_host(xp.stack([xp.reshape(f, ()) for f, _ in checks]))
+    for hit, (_, error) in zip(failed, checks):
+        if hit:
+            raise error
 
 
 def to_device(a, device, dtype=None):

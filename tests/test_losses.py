@@ -297,6 +297,33 @@ def test_out_of_range_class_ids_are_named(device):
         F.nll_loss(x, np.array([0, -1, 1]))
 
 
+def test_class_ids_on_a_gpu_are_checked_at_the_next_read(monkeypatch):
+    """Ids that live on a GPU are checked without a host sync: each check waits for the next
+    device read (the loss), which raises it; passing checks are forgotten there; too many
+    waiting checks are read on their own. A GPU is played by device_of saying "cuda:0"."""
+    from minigrad import backend
+    from minigrad.functional.cross_entropy import check_class_ids
+
+    def read():  # a device read, as loss.item() on a GPU
+        return backend.to_host(backend.to_device(np.zeros(1), "strict"))
+
+    monkeypatch.setattr(backend, "device_of", lambda a: "cuda:0")
+    check_class_ids("nll_loss", np.array([0, 2, 1]), 3)
+    check_class_ids("nll_loss", np.array([0, 3, 1]), 3, ignore_index=-100)
+    assert len(backend._waiting_checks) == 2  # nothing read yet
+    monkeypatch.undo()
+    with pytest.raises(IndexError, match=r"out of range \(ids must be in \[0, 3\) or equal"):
+        read()
+    assert not backend._waiting_checks
+    read()  # settled: nothing raises again
+    monkeypatch.setattr(backend, "device_of", lambda a: "cuda:0")
+    for _ in range(backend._WAITING_CHECKS_LIMIT - 1):
+        check_class_ids("nll_loss", np.array([1]), 3)
+    with pytest.raises(IndexError, match="class id out of range"):
+        check_class_ids("nll_loss", np.array([5]), 3)  # the limit reads them all
+    assert not backend._waiting_checks
+
+
 def test_shape_and_option_errors():
     x = mg.randn(3, 4)
     with pytest.raises(ValueError, match=r"target has shape \(2,\), expected \(3,\)"):

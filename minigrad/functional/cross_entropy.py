@@ -48,21 +48,30 @@ def _class_target(name, input, target, ignore_index):
 
 def check_class_ids(name, ids, num_classes, ignore_index=None, what="target", error=IndexError):
     """Raise `error` for a class id in array `ids` outside [0, num_classes) that is not
-    ignore_index: the one range check of class ids (losses, dataset labels, metrics). Costs
-    one host sync for device arrays."""
+    ignore_index: the one range check of class ids (losses, dataset labels, metrics). Ids on
+    a GPU are checked without a sync: the error comes at the next host read (the loss)."""
     if ids.size == 0:
         return
     xp = backend.xp_of(ids)
     if ignore_index is not None:
         ids = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
+    if backend.device_of(ids) not in ("cpu", "strict"):
+        failed = xp.any((ids < 0) | (ids >= num_classes))
+        allowed = f"[0, {num_classes}){_ignored(ignore_index)}"
+        message = f"{name}: {what}: a class id out of range (ids must be in {allowed})"
+        backend.check_when_read(failed, error(message))
+        return
     low, high = backend.to_host(xp.stack([xp.min(ids), xp.max(ids)]))
     if low < 0 or high >= num_classes:
         bad = int(low if low < 0 else high)
-        allowed = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
         raise error(
             f"{name}: {what}: class id {bad}, but there are {num_classes} classes "
-            f"(ids must be in [0, {num_classes}){allowed})"
+            f"(ids must be in [0, {num_classes}){_ignored(ignore_index)})"
         )
+
+
+def _ignored(ignore_index):
+    return "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
 
 
 def _target_weights(xp, ids, like, weight, ignore_index, smoothing):
