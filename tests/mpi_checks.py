@@ -265,6 +265,11 @@ def check_sync_batchnorm_fast_equals_formula():
         np.testing.assert_allclose(fast, formula, rtol=1e-4, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(layer.running_mean.numpy(), running[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer.running_var.numpy(), running[1], rtol=1e-5)
+    # one value per channel on each rank is a batch of two over the ranks (PyTorch: allowed)
+    single = nn.SyncBatchNorm(2)(mg.full((1, 2), float(dist.get_rank())))
+    np.testing.assert_allclose(
+        single.numpy(), np.full((1, 2), 2.0 * dist.get_rank() - 1), atol=1e-3
+    )
 
 
 def fit_setup(seed):

@@ -107,6 +107,8 @@ class Normalize(Function):
         total = sum_keep(self.xp, xv, axes)
         if self.reduce is not None:
             total, self.count = self.reduce(total, self.count)
+            error = ValueError("Expected more than 1 value per channel when training (all ranks)")
+            backend.check_when_read(self.count <= 1, error)
         return total / self.count
 
     def _forward_per_channel(self, xc, param_shape):

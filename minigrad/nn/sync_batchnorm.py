@@ -15,7 +15,7 @@ import functools
 
 from minigrad import backend, distributed
 from minigrad.fast.normalization import Normalize
-from minigrad.functional.normalization import _batch_norm, update_running
+from minigrad.functional.normalization import _per_channel, update_running
 from minigrad.nn.module import Module
 from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 from minigrad.tensor import Function
@@ -128,7 +128,10 @@ class SyncBatchNorm(_BatchNorm):
         stats = (self.running_mean, self.running_var) if self.track_running_stats else (None,) * 2
         normalize = functools.partial(Normalize.apply, reduce=_sum_over_ranks)
         args = (self.weight, self.bias, True, self._momentum(), self.eps)
-        return _batch_norm(normalize, x, *stats, *args)
+        axes = (0,) + tuple(range(2, x.ndim))
+        # batch_norm's "more than 1 value per channel" holds for the global batch: Normalize
+        # checks the summed count (a rank may hold a single value per channel)
+        return _per_channel("SyncBatchNorm", "eval mode", normalize, axes, x, *stats, *args)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
