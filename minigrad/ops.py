@@ -209,8 +209,8 @@ class ReLU(Function):
     constant = ("mask",)  # x > 0: constant wherever relu has a derivative (x != 0)
 
     def forward(self, x):
-        # the mask is kept as bool (1 byte per entry, not 4) and cast in backward:
-        # measured 1.5x faster for forward+backward on (128, 28, 28, 32) than a float mask
+        # the mask is kept as bool (1 byte per entry, not 4) and cast in backward: less
+        # memory to write and read than a float mask
         self.mask = x > 0 if self.needs_input_grad[0] else None
         return self.xp.maximum(x, 0)
 

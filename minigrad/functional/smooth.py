@@ -21,8 +21,8 @@ INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 def _log1p_exp(xp, x):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, and measured 13x
-    faster than NumPy's logaddexp(x, 0) on (128, 4096) float32."""
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, and is cheaper than
+    NumPy's logaddexp(x, 0) (which handles two general arguments)."""
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
