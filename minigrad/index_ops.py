@@ -435,15 +435,14 @@ def _gather_sorted(x, dim, indices):
     return Gather.apply(x, _positions(xp, indices.data, dim % max(x.ndim, 1), x.shape))
 
 
-def extreme_along(x, dim, keepdim, largest):
-    """(values, indices) of the largest (or smallest) entry along dim, as torch.max(x, dim):
-    values is gathered at the indices, so its gradient goes to the returned index alone (amax
-    splits it among ties)."""
+def extreme_along(x, axis, keepdim, largest):
+    """(values, indices) of the largest (or smallest) entry along a checked axis, as
+    torch.max(x, dim): values is gathered at the indices, so its gradient goes to the returned
+    index alone (amax splits it among ties)."""
     xp = backend.xp_of(x.data)
     if x.ndim == 0:  # PyTorch takes dim 0 or -1 here: the value itself, at index 0
         index = xp.zeros((), dtype=xp.int64, device=x.data.device)
         return ValuesIndices(reshape(x, ()), Tensor(index))
-    axis = dim % x.ndim
     pick = xp.argmax if largest else xp.argmin
     indices = Tensor(pick(x.data, axis=axis, keepdims=True))
     values = _gather_sorted(x, axis, indices)

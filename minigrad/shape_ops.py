@@ -5,6 +5,7 @@ cat, pad, flip/roll/repeat, to(). Read ops.py first (arithmetic), index_ops.py
 
 import builtins
 import math
+import operator
 from collections import namedtuple
 
 from minigrad import backend
@@ -167,23 +168,25 @@ def argmin(x, dim=None, keepdim=False):
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
+def _extreme_along(x, dim, keepdim, largest):
+    """max(x, dim) / min(x, dim) once dim is checked: index_ops gathers the values."""
+    (axis,) = _axes(operator.index(dim), x.ndim)  # one int dim (TypeError otherwise)
+    if x.ndim and x.shape[axis] == 0:
+        raise ValueError(f"max/min: cannot reduce an empty dimension of {x.shape}")
+    from minigrad.index_ops import extreme_along  # index_ops builds on this file
+
+    return extreme_along(x, axis, keepdim, largest)
+
+
 def max(x, dim=None, keepdim=False):
     """max(x) is the largest value (gradient split among ties, as amax); max(x, dim) is
     (values, indices), as in PyTorch, the gradient going to the returned index alone."""
-    if dim is None:
-        return amax(x)
-    from minigrad.index_ops import extreme_along  # index_ops builds on this file
-
-    return extreme_along(x, dim, keepdim, largest=True)
+    return amax(x) if dim is None else _extreme_along(x, dim, keepdim, largest=True)
 
 
 def min(x, dim=None, keepdim=False):
     """min(x) is the smallest value; min(x, dim) is (values, indices), as max."""
-    if dim is None:
-        return amin(x)
-    from minigrad.index_ops import extreme_along
-
-    return extreme_along(x, dim, keepdim, largest=False)
+    return amin(x) if dim is None else _extreme_along(x, dim, keepdim, largest=False)
 
 
 # --------------------------------------------------------------------------- shapes

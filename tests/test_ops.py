@@ -224,6 +224,10 @@ def test_max_min_with_dim_send_the_gradient_to_the_returned_index(keep, device):
         assert values.shape == indices.shape == ((2, 1) if keep else (2,))
         want = [[1], [0]] if name == "max" else [[0], [1]]
         np.testing.assert_array_equal(indices.numpy().reshape(2, 1), want)
+    with pytest.raises(IndexError, match="dim 2 is out of range"):
+        x.max(2)
+    with pytest.raises(ValueError, match="empty dimension"):
+        mg.zeros(2, 0, device=device).min(1)
     (scalar,) = on(device, np.array(4.0), requires_grad=True)
     value, index = scalar.max(0)
     value.backward()
