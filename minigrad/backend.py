@@ -167,10 +167,15 @@ _WAITING_CHECKS_LIMIT = 256
 _waiting_checks = []
 
 
+def in_host_memory(a):
+    """True for an array that the host reads without waiting for a device (cpu, strict)."""
+    return device_of(a) in ("cpu", "strict")
+
+
 def check_when_read(failed, error):
     """Raise `error` if the 0-d boolean array `failed` holds True: at once when it lives in host
-    memory (cpu, strict), else at the next to_host() of a device array."""
-    if device_of(failed) in ("cpu", "strict"):
+    memory, else at the next to_host() of a device array."""
+    if in_host_memory(failed):
         if bool(_copy_to_host(failed)):
             raise error
         return

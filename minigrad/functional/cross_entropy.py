@@ -55,7 +55,7 @@ def check_class_ids(name, ids, num_classes, ignore_index=None, what="target", er
     xp = backend.xp_of(ids)
     if ignore_index is not None:
         ids = xp.where(ids == ignore_index, xp.zeros_like(ids), ids)
-    if backend.device_of(ids) not in ("cpu", "strict"):
+    if not backend.in_host_memory(ids):
         failed = xp.any((ids < 0) | (ids >= num_classes))
         allowed = f"[0, {num_classes}){_ignored(ignore_index)}"
         message = f"{name}: {what}: a class id out of range (ids must be in {allowed})"
