@@ -1,5 +1,6 @@
 """Convolution: conv1d, conv2d (stride, padding, dilation, groups) and conv_transpose2d, first
-as textbook references on NCHW tensors, then the public functions. Read pooling.py next.
+as textbook references on NCHW tensors, then the public functions, then their argument
+checks. Read pooling.py next.
 
 A convolution (a cross-correlation, as in every deep-learning library) slides a KH x KW kernel
 over the zero-padded input. Written as im2col: cols (B, C*KH*KW, OH*OW) holds every window as
@@ -16,116 +17,6 @@ from minigrad import ops
 from minigrad.fast.conv import Convolution, TransposedConvolution
 from minigrad.functional.windows import check_tensor, out_size, pair, single, stack_windows
 from minigrad.tensor import Tensor
-
-# --------------------------------------------------------------------------- arguments
-
-
-def _conv_padding(fn, padding, kernel, stride, dilation):
-    """PyTorch's padding (int, pair, "valid" or "same") as ((top, bottom), (left, right)).
-
-    "same" pads d*(k-1) in total, the odd one at the end, and needs stride 1."""
-    if padding == "valid":
-        return ((0, 0), (0, 0))
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError(f"{fn}: padding='same' needs stride 1, got stride={stride}")
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        return tuple((t // 2, t - t // 2) for t in totals)
-    if isinstance(padding, str):
-        raise ValueError(
-            f"{fn}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
-        )
-    ph, pw = pair(padding, "padding", fn)
-    return ((ph, ph), (pw, pw))
-
-
-def _check_conv_args(fn, x, weight, bias, groups, transposed=False):
-    """Input, weight and bias shapes agree and groups divide the channels.
-
-    weight is (F, C/G, KH, KW) for a conv and (C, F/G, KH, KW) for a transposed conv."""
-    check_tensor(fn, "input", x, weight.ndim if isinstance(weight, Tensor) else x.ndim)
-    check_tensor(fn, "weight", weight, x.ndim)
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
-    channels = x.shape[1]
-    if channels % groups:
-        raise ValueError(f"{fn}: groups={groups} does not divide the {channels} input channels")
-    expected = weight.shape[0] if transposed else weight.shape[1] * groups
-    if channels != expected:
-        raise ValueError(
-            f"{fn}: input has {channels} channels, weight expects {expected} "
-            f"(weight shape {weight.shape}, groups={groups})"
-        )
-    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
-    if not transposed and out_channels % groups:
-        raise ValueError(
-            f"{fn}: groups={groups} does not divide the {out_channels} output channels"
-        )
-    if bias is not None:
-        check_tensor(fn, "bias", bias, 1)
-        if bias.shape != (out_channels,):
-            raise ValueError(f"{fn}: bias must have shape ({out_channels},), got {bias.shape}")
-
-
-def _check_kernel_fits(fn, x, weight, pads, dilation):
-    """The dilated kernel must fit inside the padded input (else there is no output)."""
-    for axis, name in ((0, "height"), (1, "width")):
-        size = x.shape[2 + axis] + sum(pads[axis])
-        span = dilation[axis] * (weight.shape[2 + axis] - 1) + 1
-        if span > size:
-            raise ValueError(
-                f"{fn}: kernel {name} {span} (with dilation) is larger than the padded input "
-                f"{name} {size} (input shape {x.shape}, weight shape {weight.shape})"
-            )
-
-
-def _conv2d_args(fn, x, weight, bias, stride, padding, dilation, groups):
-    """Check conv2d's arguments; returns stride, pads ((top, bottom), (left, right)), dilation."""
-    check_tensor(fn, "input", x, 4)
-    _check_conv_args(fn, x, weight, bias, groups)
-    stride = pair(stride, "stride", fn, 1)
-    dilation = pair(dilation, "dilation", fn, 1)
-    pads = _conv_padding(fn, padding, weight.shape[2:], stride, dilation)
-    _check_kernel_fits(fn, x, weight, pads, dilation)
-    return stride, pads, dilation
-
-
-def _conv1d_args(fn, x, weight, bias, stride, padding, dilation, groups):
-    """conv1d's arguments as conv2d's over a height-1 image: stride, pads, dilation."""
-    check_tensor(fn, "input", x, 3)
-    _check_conv_args(fn, x, weight, bias, groups)
-    stride = (1, single(stride, "stride", fn))
-    dilation = (1, single(dilation, "dilation", fn))
-    if isinstance(padding, str):
-        return stride, _conv_padding(fn, padding, (1, weight.shape[2]), stride, dilation), dilation
-    pads = _conv_padding(fn, (0, single(padding, "padding", fn)), (1, 1), stride, dilation)
-    return stride, pads, dilation
-
-
-def _transposed_args(fn, x, weight, bias, stride, padding, output_padding, groups, dilation):
-    """Check conv_transpose2d's arguments; returns stride, padding, out_size, dilation."""
-    check_tensor(fn, "input", x, 4)
-    _check_conv_args(fn, x, weight, bias, groups, transposed=True)
-    stride = pair(stride, "stride", fn, 1)
-    padding = pair(padding, "padding", fn)
-    output_padding = pair(output_padding, "output_padding", fn)
-    dilation = pair(dilation, "dilation", fn, 1)
-    for op, s, d in zip(output_padding, stride, dilation):
-        if op >= max(s, d):
-            raise ValueError(
-                f"{fn}: output_padding {output_padding} must be smaller than either stride "
-                f"{stride} or dilation {dilation}"
-            )
-    size = tuple(
-        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-        for n, s, p, d, k, op in zip(
-            x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding
-        )
-    )
-    if min(size) < 1:
-        raise ValueError(f"{fn}: output size {size} is empty (input shape {x.shape})")
-    return stride, padding, size, dilation
-
 
 # --------------------------------------------------------------------------- references
 
@@ -261,3 +152,113 @@ def conv_transpose2d(
         dilation=dilation,
         groups=groups,
     )
+
+
+# ---------------------------------------------------------- arguments (checked before any math)
+
+
+def _conv_padding(fn, padding, kernel, stride, dilation):
+    """PyTorch's padding (int, pair, "valid" or "same") as ((top, bottom), (left, right)).
+
+    "same" pads d*(k-1) in total, the odd one at the end, and needs stride 1."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{fn}: padding='same' needs stride 1, got stride={stride}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    if isinstance(padding, str):
+        raise ValueError(
+            f"{fn}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+        )
+    ph, pw = pair(padding, "padding", fn)
+    return ((ph, ph), (pw, pw))
+
+
+def _check_conv_args(fn, x, weight, bias, groups, transposed=False):
+    """Input, weight and bias shapes agree and groups divide the channels.
+
+    weight is (F, C/G, KH, KW) for a conv and (C, F/G, KH, KW) for a transposed conv."""
+    check_tensor(fn, "input", x, weight.ndim if isinstance(weight, Tensor) else x.ndim)
+    check_tensor(fn, "weight", weight, x.ndim)
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    channels = x.shape[1]
+    if channels % groups:
+        raise ValueError(f"{fn}: groups={groups} does not divide the {channels} input channels")
+    expected = weight.shape[0] if transposed else weight.shape[1] * groups
+    if channels != expected:
+        raise ValueError(
+            f"{fn}: input has {channels} channels, weight expects {expected} "
+            f"(weight shape {weight.shape}, groups={groups})"
+        )
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+    if not transposed and out_channels % groups:
+        raise ValueError(
+            f"{fn}: groups={groups} does not divide the {out_channels} output channels"
+        )
+    if bias is not None:
+        check_tensor(fn, "bias", bias, 1)
+        if bias.shape != (out_channels,):
+            raise ValueError(f"{fn}: bias must have shape ({out_channels},), got {bias.shape}")
+
+
+def _check_kernel_fits(fn, x, weight, pads, dilation):
+    """The dilated kernel must fit inside the padded input (else there is no output)."""
+    for axis, name in ((0, "height"), (1, "width")):
+        size = x.shape[2 + axis] + sum(pads[axis])
+        span = dilation[axis] * (weight.shape[2 + axis] - 1) + 1
+        if span > size:
+            raise ValueError(
+                f"{fn}: kernel {name} {span} (with dilation) is larger than the padded input "
+                f"{name} {size} (input shape {x.shape}, weight shape {weight.shape})"
+            )
+
+
+def _conv2d_args(fn, x, weight, bias, stride, padding, dilation, groups):
+    """Check conv2d's arguments; returns stride, pads ((top, bottom), (left, right)), dilation."""
+    check_tensor(fn, "input", x, 4)
+    _check_conv_args(fn, x, weight, bias, groups)
+    stride = pair(stride, "stride", fn, 1)
+    dilation = pair(dilation, "dilation", fn, 1)
+    pads = _conv_padding(fn, padding, weight.shape[2:], stride, dilation)
+    _check_kernel_fits(fn, x, weight, pads, dilation)
+    return stride, pads, dilation
+
+
+def _conv1d_args(fn, x, weight, bias, stride, padding, dilation, groups):
+    """conv1d's arguments as conv2d's over a height-1 image: stride, pads, dilation."""
+    check_tensor(fn, "input", x, 3)
+    _check_conv_args(fn, x, weight, bias, groups)
+    stride = (1, single(stride, "stride", fn))
+    dilation = (1, single(dilation, "dilation", fn))
+    if isinstance(padding, str):
+        return stride, _conv_padding(fn, padding, (1, weight.shape[2]), stride, dilation), dilation
+    pads = _conv_padding(fn, (0, single(padding, "padding", fn)), (1, 1), stride, dilation)
+    return stride, pads, dilation
+
+
+def _transposed_args(fn, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check conv_transpose2d's arguments; returns stride, padding, out_size, dilation."""
+    check_tensor(fn, "input", x, 4)
+    _check_conv_args(fn, x, weight, bias, groups, transposed=True)
+    stride = pair(stride, "stride", fn, 1)
+    padding = pair(padding, "padding", fn)
+    output_padding = pair(output_padding, "output_padding", fn)
+    dilation = pair(dilation, "dilation", fn, 1)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(
+                f"{fn}: output_padding {output_padding} must be smaller than either stride "
+                f"{stride} or dilation {dilation}"
+            )
+    size = tuple(
+        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for n, s, p, d, k, op in zip(
+            x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding
+        )
+    )
+    if min(size) < 1:
+        raise ValueError(f"{fn}: output size {size} is empty (input shape {x.shape})")
+    return stride, padding, size, dilation
