@@ -9,7 +9,8 @@ machine hits all of them): each does 3 warm-up steps, then times --steps train s
 on a fixed random global batch of 128 (each rank its 128/N share). Throughput is the global
 batch over the median step time of rank 0 (ranks move in lockstep: every step ends with the
 gradient all_reduce). "comm" is the share of the step spent inside DDP's all_reduce calls,
-waiting for the slower rank included.
+waiting for the slower rank included. "N processes, no communication" runs the same N
+processes on the same shares without DDP: the most N ranks could gain on this machine.
 """
 
 import argparse
@@ -34,6 +35,7 @@ import json, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 model_name, framework, steps = sys.argv[2], sys.argv[3], int(sys.argv[4])
+independent = framework == "minigrad-independent"  # the ranks' shares, no DDP: the ceiling
 from benchmarks.epoch import load_example
 from benchmarks.ddp import MODELS, GLOBAL_BATCH
 example = load_example(MODELS[model_name][0])
@@ -56,7 +58,8 @@ else:
     model = example.make_model()
     if model_name == "mnist-syncbn":
         model = mg.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    ddp = mg.nn.parallel.DistributedDataParallel(model) if world > 1 else None
+    wrap = world > 1 and not independent
+    ddp = mg.nn.parallel.DistributedDataParallel(model) if wrap else None
     model = ddp or model
     optimizer = mg.optim.Adam(model.parameters(), lr=1e-3)
     share = GLOBAL_BATCH // world
@@ -98,6 +101,7 @@ def contenders(ranks, torch_available):
     columns = {"minigrad 1 process": ("minigrad", 1)}
     if shutil.which("mpiexec") is not None:
         columns[f"minigrad {ranks} ranks"] = ("minigrad", ranks)
+        columns[f"{ranks} processes, no communication"] = ("minigrad-independent", ranks)
     if torch_available:
         columns["PyTorch 1 process"] = ("pytorch", 1)
     return columns
@@ -128,19 +132,25 @@ def _cell(value, digits=0):
 
 
 def format_results(results, ranks):
-    """A Markdown table: img/s per column, the scaling and the ratio against PyTorch."""
+    """A Markdown table: img/s per column, the scaling, the ratio against PyTorch, and the
+    ceiling: N processes training their shares with no communication (what N ranks would
+    reach if DDP cost nothing), and its ratio to 1 process."""
     single, multi, torch = "minigrad 1 process", f"minigrad {ranks} ranks", "PyTorch 1 process"
+    alone = f"{ranks} processes, no communication"
     lines = [
-        f"| model | {single} | {multi} | {torch} | {ranks} ranks / 1 | {ranks} ranks / PT | comm |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| model | {single} | {multi} | {torch} | {ranks} ranks / 1 | {ranks} ranks / PT "
+        f"| comm | {alone} | its ratio to 1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for model, columns in results.items():
-        speed = {name: columns.get(name, (None, None))[0] for name in (single, multi, torch)}
+        speed = {name: columns.get(name, (None, None))[0] for name in (single, multi, torch, alone)}
         comm = columns.get(multi, (None, None))[1]
         scale = speed[multi] / speed[single] if speed[multi] else None
         versus = speed[multi] / speed[torch] if speed[multi] and speed[torch] else None
+        ceiling = speed[alone] / speed[single] if speed[alone] else None
         cells = [MODELS[model][1], *(_cell(speed[n]) for n in (single, multi, torch))]
         cells += [_cell(scale, 2), _cell(versus, 2), "-" if comm is None else f"{comm:.1%}"]
+        cells += [_cell(speed[alone]), _cell(ceiling, 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

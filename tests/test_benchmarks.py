@@ -51,5 +51,10 @@ def test_ddp_benchmark_worker_reports_times_and_communication():
     result = ddp.run_worker("mnist", "minigrad", steps=2, ranks=2)
     assert len(result["times"]) == 2 and min(result["times"]) > 0
     assert 0 < result["comm"] < 1
+    alone = ddp.run_worker("mnist", "minigrad-independent", steps=2, ranks=2)
+    assert len(alone["times"]) == 2 and alone["comm"] is None  # no DDP, so nothing to time
     table = ddp.format_results({"mnist": {"minigrad 1 process": (100.0, None)}}, 2)
-    assert "| examples/train_mnist.py make_model | 100 | - | - | - | - | - |" in table
+    assert "| examples/train_mnist.py make_model | 100 | - | - | - | - | - | - | - |" in table
+    columns = {"minigrad 1 process": (100.0, None), "2 processes, no communication": (180.0, None)}
+    table = ddp.format_results({"mnist": {**columns, "minigrad 2 ranks": (150.0, 0.04)}}, 2)
+    assert "| 100 | 150 | - | 1.50 | - | 4.0% | 180 | 1.80 |" in table
