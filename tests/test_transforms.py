@@ -403,3 +403,23 @@ def test_tta_predict(device):
     only = T.tta_predict(model, x, transforms=[T.vflip]).numpy()
     flipped = np.flip(host, -2).reshape(3, 8) @ w
     np.testing.assert_allclose(only, np.exp(log_softmax_ref(flipped)), rtol=1e-4, atol=1e-6)
+
+
+@given(dy=st.integers(-5, 5), dx=st.integers(-5, 5))
+def test_translate_moves_pixels_and_fills_the_rest(dy, dx):
+    host = np.random.default_rng(3).normal(size=(2, 3, 4, 5)).astype(np.float32)
+    out = T.translate(minigrad.tensor(host), dy, dx, fill=-7.0).numpy()
+    expected = np.full_like(host, -7.0)
+    for i in range(4):
+        for j in range(5):
+            if 0 <= i - dy < 4 and 0 <= j - dx < 5:
+                expected[..., i, j] = host[..., i - dy, j - dx]
+    np.testing.assert_array_equal(out, expected)
+    assert isinstance(T.translate(host, dy, dx), np.ndarray)  # arrays in, arrays out
+
+
+def test_translate_on_device_and_bad_shifts(device):
+    host, x = batch((1, 1, 3, 3), device)
+    np.testing.assert_array_equal(T.translate(x, 1, 0).numpy()[0, 0, 1:], host[0, 0, :2])
+    with pytest.raises(TypeError, match="whole pixels"):
+        T.translate(x, 0.5, 0)

@@ -120,6 +120,23 @@ def vflip(x):
     return _wrap(backend.xp_of(a).flip(a, axis=-2), as_tensor)
 
 
+def translate(x, dy, dx, fill=0.0):
+    """Move the picture dy pixels down and dx right (negative: up, left): out[..., i, j] =
+    x[..., i - dy, j - dx], and `fill` where that falls outside x. A test-time view for
+    tta_predict; pass as fill the value of the background after normalisation."""
+    a, as_tensor = _unwrap(x, "translate")
+    if not all(isinstance(v, numbers.Integral) for v in (dy, dx)):
+        raise TypeError(f"translate: dy and dx must be whole pixels, got {dy!r}, {dx!r}")
+    xp = backend.xp_of(a)
+    h, w = a.shape[-2:]
+    out = xp.full(a.shape, fill, dtype=a.dtype, device=a.device)
+    if abs(dy) < h and abs(dx) < w:
+        target = (..., slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0)))
+        source = (..., slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0)))
+        out[target] = a[source]
+    return _wrap(out, as_tensor)
+
+
 # --------------------------------------------------------------------------- deterministic
 
 
