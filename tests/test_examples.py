@@ -187,7 +187,7 @@ def test_train_mnist_under_mpiexec(tmp_path):
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
 def test_train_mnist_preset_on_a_held_out_split(tmp_path):
     """--preset fast94 cut to one epoch on 1024 images: it builds the 32-64-128 net, tests once
-    after the last epoch (with and without flips), and --val 500 evaluates the last 500
+    after the last epoch (with and without test-time views), and --val 500 evaluates the last 500
     training images, whose classes the confusion matrix must count, in place of the test set."""
     args = ["--preset", "fast94", "--epochs", "1", "--limit", "1024", "--val", "500"]
     out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
@@ -197,7 +197,7 @@ def test_train_mnist_preset_on_a_held_out_split(tmp_path):
     assert f"1024 train / 500 val images, device cpu, {convs + norms + fcs} parameters" in out
     assert re.search(r"^epoch 1: train loss [\d.]+, [\d.]+ s$", out, re.M)  # no per-epoch test
     assert "epoch 2:" not in out
-    assert 0.2 < number(r"val accuracy without flips: ([\d.]+)", out) <= 1.0
+    assert 0.2 < number(r"val accuracy without test-time views: ([\d.]+)", out) <= 1.0
     assert 0.2 < number(r"^val accuracy: ([\d.]+)$", last_line(out)) <= 1.0
     with gzip.open(os.path.join(DEBIAN_FASHION_MNIST, "train-labels-idx1-ubyte.gz")) as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
@@ -359,3 +359,19 @@ def test_distillation_trains_teacher_and_both_students():
     alone = number(r"student alone: 9,098 parameters, test accuracy ([\d.]+)", out)
     kd = number(r"student \+ KD \(T=2, alpha=0.5\): 9,098 parameters, test accuracy ([\d.]+)", out)
     assert 0.0 <= alone <= 1.0 and 0.0 <= kd <= 1.0
+
+
+def test_train_mnist_tta_views_are_the_image_its_shifts_and_their_mirrors():
+    train_mnist = import_example("train_mnist")
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 0] = 1.0  # one lit pixel at row 1, column 0 on a background of -2
+    x -= 2 * (x == 0)
+    lit = []
+    for view in train_mnist.tta_views("shifts", background=-2.0):
+        out = view(train_mnist.mg.tensor(x)).numpy()[0, 0]
+        assert set(np.unique(out)) <= {1.0, -2.0}  # nothing but pixels and background
+        lit.append(tuple(map(tuple, np.argwhere(out == 1.0))))
+    # identity, down, up, right, left (the left shift pushes the pixel out), then mirrors
+    plain = [((1, 0),), ((2, 0),), ((0, 0),), ((1, 1),), ()]
+    assert lit == plain + [tuple((r, 3 - c) for r, c in p) for p in plain]
+    assert len(train_mnist.tta_views("flip", background=0.0)) == 2
