@@ -1,7 +1,8 @@
 """Train a small BatchNorm CNN on MNIST or Fashion-MNIST and report the test accuracy.
 
-Measured on Fashion-MNIST, 2-core CPU: the defaults reach 0.9084 test accuracy after 3 epochs
-(99 s); `--epochs 10 --schedule onecycle --optimizer adamw` reaches 0.9308 in 353 s.
+Measured on Fashion-MNIST, 2-core CPU: the defaults (Adam, one-cycle) reach 0.9172 test
+accuracy after 3 epochs (seed 0; seeds 1, 2: 0.9165, 0.9133), in 182 s on one process and
+0.9151 in 122 s under `mpiexec -n 2`; `--epochs 10 --optimizer adamw` reaches 0.9308.
 (MNIST itself could not be downloaded where this was measured.)
 The last line printed is `test accuracy: 0.XXXX`. The log, the checkpoint and pictures of the
 run (curves, filters, confusion matrix, mistakes, the first batch) go to --out DIR, by
@@ -187,7 +188,12 @@ def make_parser():
     parser.add_argument("--batch-size", type=int, default=128, help="global: split over ranks")
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 (Adam), 0.05 (SGD)")
     parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
-    parser.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none")
+    parser.add_argument(
+        "--schedule",
+        choices=["none", "cosine", "onecycle"],
+        default="onecycle",
+        help="onecycle: the lr rises to 3x --lr over 30%% of the steps, then anneals to ~0",
+    )
     parser.add_argument("--augment", action="store_true", help="random crop and flips")
     parser.add_argument("--crop-pad", type=int, default=2, help="--augment's crop: 0 for none")
     parser.add_argument("--dropout", type=float, default=0.25, help="before the last layer")
