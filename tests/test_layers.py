@@ -241,3 +241,26 @@ def test_summary_of_a_small_cnn(device):
     assert lines[2].split()[:2] == ["0", "Conv2d"] and "(2, 4, 6, 5)" in lines[2]
     assert "(2, 4, 3, 2)" in lines[3] and "(2, 24)" in lines[4] and "(2, 10)" in lines[5]
     assert lines[5].endswith("250") and lines[-1].startswith("total params: 290")
+
+
+def test_padding_layers_on_every_device_and_their_errors(device):
+    x = minigrad.tensor(np.arange(12.0).reshape(1, 3, 4), device=device, requires_grad=True)
+    y = nn.ZeroPad2d((1, 0, 2, 0))(x)  # one column on the left, two rows on top
+    assert y.shape == (1, 5, 5) and y.device == device
+    np.testing.assert_array_equal(y.numpy()[:, 2:, 1:], x.numpy())
+    assert float(y.sum().item()) == float(x.sum().item())
+    y.sum().backward()
+    np.testing.assert_array_equal(backend.to_host(x.grad), np.ones((1, 3, 4)))
+    mirrored = nn.ReflectionPad1d(2)(minigrad.tensor([[1.0, 2.0, 3.0]], device=device))
+    np.testing.assert_array_equal(mirrored.numpy(), [[3, 2, 1, 2, 3, 2, 1]])
+    assert list(nn.ConstantPad2d(1, 3.0).parameters()) == []
+    with pytest.raises(ValueError, match="4 ints"):
+        nn.ZeroPad2d((1, 2, 3))
+    with pytest.raises(ValueError, match="negative"):
+        nn.ZeroPad1d(-1)
+    with pytest.raises(ValueError, match="2 ints"):
+        nn.ReplicationPad1d(True)
+    with pytest.raises(ValueError, match="3-d or 4-d"):
+        nn.ZeroPad2d(1)(minigrad.tensor(np.zeros((1, 1, 2, 2, 2)), device=device))
+    with pytest.raises(ValueError, match="must be < the size"):
+        nn.ReflectionPad1d(3)(minigrad.tensor([[1.0, 2.0, 3.0]], device=device))

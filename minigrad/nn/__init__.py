@@ -80,6 +80,23 @@ from minigrad.nn.normalization import (  # noqa: F401
     LayerNorm,
     RMSNorm,
 )
+from minigrad.nn.padding import (  # noqa: F401
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
 from minigrad.nn.recurrent import (  # noqa: F401
     GRU,
     LSTM,

@@ -1,6 +1,6 @@
 """Recurrent layers with PyTorch's names, arguments, weight layouts and init: RNNCell, LSTMCell,
 GRUCell for one step, and RNN, LSTM, GRU over whole sequences (stacked, bidirectional, dropout
-between layers, variable lengths). Read functional/recurrent.py first; upsampling.py next.
+between layers, variable lengths). Read functional/recurrent.py first; padding.py next.
 
 Weights stack the gate blocks in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), so a PyTorch
 state dict loads as it is: weight_ih_l{k}[_reverse] (G*H, in), weight_hh_l{k} (G*H, H),
