@@ -70,23 +70,46 @@ PRESETS = {
         tta="shifts",
         eval_at_end=True,
     ),
+    "wide94": dict(
+        widths=(48, 96, 192),
+        lean=True,
+        augment=True,
+        crop_pad=1,
+        optimizer="adamw",
+        schedule="onecycle",
+        epochs=18,
+        tta="shifts",
+        eval_at_end=True,
+    ),
 }
 
 
-def make_model(widths=(32, 64), dropout=0.25, nn=nn):
+def make_model(widths=(32, 64), dropout=0.25, nn=nn, lean=False):
     """A conv-BN-(max-pool)-ReLU block per entry of widths; its max-pool halves H and W
     (28 -> 14 -> 7 -> 3), then fc128-ReLU-dropout, fc10. An entry is one conv's width or a
     tuple of widths (several convs in the block). The default (conv32, conv64) has ~420k
     parameters. nn=torch.nn builds the same net in PyTorch (the names match): the benchmarks
-    use that. Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array."""
+    use that. Max-pool before ReLU: they commute, and the ReLU then touches a 4x smaller array.
+
+    lean=True: a cheaper variant (another net: BN's statistics become those of the maxima).
+    Each block's max-pool comes right after its last conv, so BN works on the smaller map too;
+    and where the side is odd (7), the pool would drop the conv's last row and column, so that
+    conv computes only the outputs the pool keeps (6x6): zero padding on the top and left
+    alone."""
     layers, channels, side = [], 1, 28
     for block in widths:
         convs = block if isinstance(block, tuple) else (block,)
         for i, width in enumerate(convs):
-            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
-            if i == len(convs) - 1:
-                layers.append(nn.MaxPool2d(2))
-                side //= 2
+            pooled = i == len(convs) - 1
+            if lean and pooled and side % 2:
+                layers += [nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(channels, width, 3, bias=False)]
+            else:
+                layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=False))
+            if lean and pooled:
+                layers += [nn.MaxPool2d(2), nn.BatchNorm2d(width)]
+            else:
+                layers += [nn.BatchNorm2d(width)] + ([nn.MaxPool2d(2)] if pooled else [])
+            side = side // 2 if pooled else side
             layers.append(nn.ReLU())
             channels = width
     layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU()]
@@ -206,6 +229,9 @@ def make_parser():
     parser.add_argument("--erase", type=float, default=0.0, help="random erasing probability")
     parser.add_argument(
         "--widths", type=widths, default=(32, 64), help="conv widths: 32,64,128-128"
+    )
+    parser.add_argument(
+        "--lean", action="store_true", help="the cheaper net: pool before BN (see make_model)"
     )
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument(
@@ -345,7 +371,8 @@ def main():
     data = hold_out(args, *load_data(args.dataset, args.data))
     train_set, test_set = apply_limits(args, *data)
     train_loader, test_loader = make_loaders(args, train_set, test_set)
-    model = data_parallel(make_model(args.widths, args.dropout).to(args.device), args.sync_bn)
+    net = make_model(args.widths, args.dropout, lean=args.lean)
+    model = data_parallel(net.to(args.device), args.sync_bn)
     optimizer = make_optimizer(args, model.parameters())
     scheduler = make_scheduler(args, optimizer, len(train_loader))
     sizes = f"{len(train_loader.dataset)} train / {len(test_set)} {args.evaluated} images"

@@ -205,6 +205,17 @@ def test_train_mnist_preset_on_a_held_out_split(tmp_path):
     assert list(confusion.sum(axis=1)) == list(np.bincount(labels[-500:], minlength=10))
 
 
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
+def test_train_mnist_wide94_preset_builds_the_lean_48_96_192_net(tmp_path):
+    args = ["--preset", "wide94", "--epochs", "1", "--limit", "256", "--test-limit", "256"]
+    out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
+    convs = 48 * 9 + 96 * 48 * 9 + 192 * 96 * 9
+    norms = 2 * (48 + 96 + 192)
+    fcs = 192 * 3 * 3 * 128 + 128 + 128 * 10 + 10
+    assert f"256 train / 256 test images, device cpu, {convs + norms + fcs} parameters" in out
+    assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
+
+
 # --------------------------------------------------------------------------- the run folder
 
 RUN_FILES = {"log.csv", "log.jsonl", "checkpoint.npz", "confusion.csv"}
@@ -375,3 +386,23 @@ def test_train_mnist_tta_views_are_the_image_its_shifts_and_their_mirrors():
     plain = [((1, 0),), ((2, 0),), ((0, 0),), ((1, 1),), ()]
     assert lit == plain + [tuple((r, 3 - c) for r, c in p) for p in plain]
     assert len(train_mnist.tta_views("flip", background=0.0)) == 2
+
+
+def test_train_mnist_lean_model_pools_first_and_computes_only_the_kept_outputs():
+    train_mnist = import_example("train_mnist")
+    mg, nn = train_mnist.mg, train_mnist.nn
+    lean = train_mnist.make_model((4, 6, 8), lean=True)
+    kinds = [type(layer).__name__ for layer in lean]
+    block = ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    assert kinds[:8] == block * 2 and kinds[8:13] == ["ZeroPad2d"] + block  # 28, 14, then 7
+    assert lean(mg.tensor(np.zeros((2, 1, 28, 28), np.float32))).shape == (2, 10)
+    # the 7x7 block: its 6x6 outputs are the same-padded conv's, less the row and column that
+    # the pool drops, with the same weights
+    same = nn.Conv2d(6, 8, 3, padding=1, bias=False)
+    lean[9].weight.data[...] = same.weight.data
+    x = mg.tensor(np.random.default_rng(0).standard_normal((2, 6, 7, 7)).astype(np.float32))
+    kept = lean[9](lean[8](x)).numpy()
+    assert kept.shape == (2, 8, 6, 6)
+    np.testing.assert_allclose(kept, same(x).numpy()[:, :, :6, :6], rtol=1e-5, atol=1e-5)
+    plain = [type(layer).__name__ for layer in train_mnist.make_model((4, 6, 8))]
+    assert plain[:4] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU"] and "ZeroPad2d" not in plain
