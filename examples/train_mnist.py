@@ -76,18 +76,8 @@ PRESETS = {
         tta="shifts",
         eval_at_end=True,
     ),
-    "wide94": dict(
-        widths=(48, 96, 192),
-        lean=True,
-        augment=True,
-        crop_pad=1,
-        optimizer="adamw",
-        schedule="onecycle",
-        epochs=18,
-        tta="shifts",
-        eval_at_end=True,
-    ),
 }
+PRESETS["wide94"] = dict(PRESETS["fast94"], widths=(48, 96, 192), lean=True)
 
 
 def make_model(widths=(32, 64), dropout=0.25, nn=nn, lean=False):

@@ -184,6 +184,13 @@ def test_train_mnist_under_mpiexec(tmp_path):
     assert len(rows) == 1  # one writer
 
 
+def three_block_parameters(widths):
+    """train_mnist's net with three conv blocks, counted by hand: 3x3 convs without bias, BN's
+    weight and bias, a 3x3 map into fc128, fc10."""
+    convs = sum(9 * c * w for c, w in zip((1, *widths), widths))
+    return convs + 2 * sum(widths) + widths[-1] * 3 * 3 * 128 + 128 + 128 * 10 + 10
+
+
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="no local Fashion-MNIST")
 def test_train_mnist_preset_on_a_held_out_split(tmp_path):
     """--preset fast94 cut to one epoch on 1024 images: it builds the 32-64-128 net, tests once
@@ -191,10 +198,8 @@ def test_train_mnist_preset_on_a_held_out_split(tmp_path):
     training images, whose classes the confusion matrix must count, in place of the test set."""
     args = ["--preset", "fast94", "--epochs", "1", "--limit", "1024", "--val", "500"]
     out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
-    convs = 32 * 9 + 64 * 32 * 9 + 128 * 64 * 9
-    norms = 2 * (32 + 64 + 128)
-    fcs = 128 * 3 * 3 * 128 + 128 + 128 * 10 + 10
-    assert f"1024 train / 500 val images, device cpu, {convs + norms + fcs} parameters" in out
+    parameters = three_block_parameters((32, 64, 128))
+    assert f"1024 train / 500 val images, device cpu, {parameters} parameters" in out
     assert re.search(r"^epoch 1: train loss [\d.]+, [\d.]+ s$", out, re.M)  # no per-epoch test
     assert "epoch 2:" not in out
     assert 0.2 < number(r"val accuracy without test-time views: ([\d.]+)", out) <= 1.0
@@ -209,10 +214,8 @@ def test_train_mnist_preset_on_a_held_out_split(tmp_path):
 def test_train_mnist_wide94_preset_builds_the_lean_48_96_192_net(tmp_path):
     args = ["--preset", "wide94", "--epochs", "1", "--limit", "256", "--test-limit", "256"]
     out = run_example("train_mnist.py", *args, "--out", str(tmp_path))
-    convs = 48 * 9 + 96 * 48 * 9 + 192 * 96 * 9
-    norms = 2 * (48 + 96 + 192)
-    fcs = 192 * 3 * 3 * 128 + 128 + 128 * 10 + 10
-    assert f"256 train / 256 test images, device cpu, {convs + norms + fcs} parameters" in out
+    parameters = three_block_parameters((48, 96, 192))
+    assert f"256 train / 256 test images, device cpu, {parameters} parameters" in out
     assert 0.0 <= number(r"^test accuracy: ([\d.]+)$", last_line(out)) <= 1.0
 
 
