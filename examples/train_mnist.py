@@ -101,12 +101,9 @@ def make_model(widths=(32, 64), dropout=0.25, nn=nn, lean=False):
                 layers += [nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(channels, width, 3, bias=False)]
             else:
                 layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=False))
-            if lean and pooled:
-                layers += [nn.MaxPool2d(2), nn.BatchNorm2d(width)]
-            else:
-                layers += [nn.BatchNorm2d(width)] + ([nn.MaxPool2d(2)] if pooled else [])
+            norm, pool = [nn.BatchNorm2d(width)], [nn.MaxPool2d(2)] if pooled else []
+            layers += (pool + norm if lean else norm + pool) + [nn.ReLU()]
             side = side // 2 if pooled else side
-            layers.append(nn.ReLU())
             channels = width
     layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU()]
     return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(128, 10))

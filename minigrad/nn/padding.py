@@ -64,31 +64,29 @@ class _ZeroPadNd(_PadNd):
         super().__init__(padding, 0.0)
 
 
-class _ReflectionPadNd(_PadNd):
+class _CopyPadNd(_PadNd):
+    """The modes that copy input entries into the padding: no fill value to give."""
+
+    def __init__(self, padding):
+        super().__init__(padding)
+
+
+class _ReflectionPadNd(_CopyPadNd):
     """Mirror at the edge without repeating it: each side's padding must be < the size."""
 
     mode = "reflect"
 
-    def __init__(self, padding):
-        super().__init__(padding)
 
-
-class _ReplicationPadNd(_PadNd):
+class _ReplicationPadNd(_CopyPadNd):
     """Repeat the edge entry."""
 
     mode = "replicate"
 
-    def __init__(self, padding):
-        super().__init__(padding)
 
-
-class _CircularPadNd(_PadNd):
+class _CircularPadNd(_CopyPadNd):
     """Wrap around: the padding before comes from the far end."""
 
     mode = "circular"
-
-    def __init__(self, padding):
-        super().__init__(padding)
 
 
 class ZeroPad1d(_ZeroPadNd):
